@@ -370,7 +370,7 @@ type JobStatus struct {
 	// Region Scanner region; absent for cloud organisation removals.
 	Region *string `json:"region,omitempty"`
 
-	// RetryAttempt Retries of the current step so far.
+	// RetryAttempt Failed step attempts that were retried so far in this job.
 	RetryAttempt int `json:"retryAttempt"`
 
 	// Status `pending`: the workflow is queued; `running`: in progress;
