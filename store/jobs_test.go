@@ -501,3 +501,56 @@ func TestActiveOrgRemoval(t *testing.T) {
 		}
 	})
 }
+
+func TestJobLeases(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, b.newURL(t))
+			ctx := t.Context()
+			now := time.Now().UTC()
+
+			job := store.Job{ID: "ri-scan-lease-1", Operation: store.OperationReinstall, OrgID: "org_a",
+				ConfigID: "cfg-lease", Status: store.JobRunning, Owner: "replica-a",
+				LeaseExpiresAt: now.Add(time.Minute), CreatedAt: now, UpdatedAt: now}
+			if err := s.CreateJob(ctx, job); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetJob(ctx, "org_a", job.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Owner != "replica-a" || got.LeaseExpiresAt.Sub(job.LeaseExpiresAt).Abs() > time.Millisecond {
+				t.Errorf("stored lease = %s until %s, want replica-a until %s", got.Owner, got.LeaseExpiresAt, job.LeaseExpiresAt)
+			}
+
+			if ok, err := s.ClaimJob(ctx, job.ID, "replica-b", now, now.Add(time.Minute)); err != nil || ok {
+				t.Errorf("claim of a live lease by another replica = %v, %v; want false", ok, err)
+			}
+			if ok, err := s.ClaimJob(ctx, job.ID, "replica-a", now, now.Add(2*time.Minute)); err != nil || !ok {
+				t.Errorf("claim by the owner = %v, %v; want true", ok, err)
+			}
+			if ok, err := s.ClaimJob(ctx, job.ID, "replica-b", now.Add(3*time.Minute), now.Add(4*time.Minute)); err != nil || !ok {
+				t.Errorf("claim of an expired lease = %v, %v; want true", ok, err)
+			}
+
+			if n, err := s.RenewLeases(ctx, "replica-b", now.Add(10*time.Minute)); err != nil || n != 1 {
+				t.Errorf("RenewLeases = %d, %v; want 1", n, err)
+			}
+			if n, err := s.ReleaseLeases(ctx, "replica-b"); err != nil || n != 1 {
+				t.Errorf("ReleaseLeases = %d, %v; want 1", n, err)
+			}
+			if ok, err := s.ClaimJob(ctx, job.ID, "replica-c", now, now.Add(time.Minute)); err != nil || !ok {
+				t.Errorf("claim after release = %v, %v; want true", ok, err)
+			}
+
+			if _, _, err := s.FinishJob(ctx, job.ID, store.JobProgress{Status: store.JobSucceeded}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := s.ClaimJob(ctx, job.ID, "replica-c", now, now.Add(time.Minute)); err != nil || ok {
+				t.Errorf("claim of a finished job = %v, %v; want false", ok, err)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ type migration struct {
 // migrations are applied in order of version.
 var migrations = []migration{
 	{version: 1, name: "create tables", up: createTables},
+	{version: 2, name: "add job leases", up: addJobLeases},
 }
 
 // sqlTypes holds the column types that differ between the dialects. Every
@@ -209,4 +210,22 @@ func createTables(tx *gorm.DB, types sqlTypes) error {
 func firstLine(statement string) string {
 	line, _, _ := strings.Cut(statement, "\n")
 	return strings.TrimSpace(strings.TrimSuffix(line, "("))
+}
+
+// addJobLeases adds the owner and lease of each job: the replica whose
+// in-process engine runs the job's workflow, and until when that replica is
+// known to be alive. Another replica resumes the job only after the lease
+// has expired.
+func addJobLeases(tx *gorm.DB, types sqlTypes) error {
+	statements := []string{
+		`ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN lease_expires_at ` + types.timestamp + ` NULL`,
+		`CREATE INDEX idx_jobs_owner ON jobs (owner) WHERE status IN ('pending', 'running')`,
+	}
+	for _, statement := range statements {
+		if err := tx.Exec(statement).Error; err != nil {
+			return fmt.Errorf("running %q: %w", firstLine(statement), err)
+		}
+	}
+	return nil
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/scanner-ops/onboarding-service/store"
 )
 
+// schemaVersions is the number of migrations the store ships.
+const schemaVersions = 2
+
 func TestMigrate(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends() {
@@ -25,8 +28,8 @@ func TestMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("AppliedMigrations: %v", err)
 				}
-				if len(first) != 1 || first[1].IsZero() {
-					t.Fatalf("applied migrations = %v, want version 1 with a time", first)
+				if len(first) != schemaVersions || first[1].IsZero() || first[schemaVersions].IsZero() {
+					t.Fatalf("applied migrations = %v, want versions 1 to %d with times", first, schemaVersions)
 				}
 
 				if err := s.Migrate(t.Context()); err != nil {
@@ -36,7 +39,7 @@ func TestMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("AppliedMigrations: %v", err)
 				}
-				if len(second) != 1 || !second[1].Equal(first[1]) {
+				if len(second) != schemaVersions || !second[1].Equal(first[1]) || !second[schemaVersions].Equal(first[schemaVersions]) {
 					t.Errorf("after a second run applied = %v, want %v unchanged", second, first)
 				}
 				seedTestData(t, s)
@@ -64,8 +67,8 @@ func TestMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("AppliedMigrations: %v", err)
 				}
-				if len(applied) != 1 {
-					t.Errorf("applied migrations = %v, want exactly version 1", applied)
+				if len(applied) != schemaVersions {
+					t.Errorf("applied migrations = %v, want exactly versions 1 to %d", applied, schemaVersions)
 				}
 			})
 		})

@@ -40,22 +40,24 @@ type scannerRow struct {
 func (scannerRow) TableName() string { return "scanner_configs" }
 
 type jobRow struct {
-	ID                  string    `gorm:"column:id;primaryKey"`
-	Operation           string    `gorm:"column:operation"`
-	OrgID               string    `gorm:"column:org_id"`
-	ParentID            string    `gorm:"column:parent_id"`
-	ConfigID            string    `gorm:"column:config_id"`
-	CloudProvider       string    `gorm:"column:cloud_provider"`
-	CloudOrganizationID string    `gorm:"column:cloud_organization_id"`
-	Region              string    `gorm:"column:region"`
-	Status              string    `gorm:"column:status"`
-	CurrentStep         string    `gorm:"column:current_step"`
-	RetryAttempt        int       `gorm:"column:retry_attempt"`
-	Error               string    `gorm:"column:error"`
-	Engine              string    `gorm:"column:engine"`
-	Submitted           bool      `gorm:"column:submitted"`
-	CreatedAt           time.Time `gorm:"column:created_at"`
-	UpdatedAt           time.Time `gorm:"column:updated_at"`
+	ID                  string     `gorm:"column:id;primaryKey"`
+	Operation           string     `gorm:"column:operation"`
+	OrgID               string     `gorm:"column:org_id"`
+	ParentID            string     `gorm:"column:parent_id"`
+	ConfigID            string     `gorm:"column:config_id"`
+	CloudProvider       string     `gorm:"column:cloud_provider"`
+	CloudOrganizationID string     `gorm:"column:cloud_organization_id"`
+	Region              string     `gorm:"column:region"`
+	Status              string     `gorm:"column:status"`
+	CurrentStep         string     `gorm:"column:current_step"`
+	RetryAttempt        int        `gorm:"column:retry_attempt"`
+	Error               string     `gorm:"column:error"`
+	Engine              string     `gorm:"column:engine"`
+	Submitted           bool       `gorm:"column:submitted"`
+	Owner               string     `gorm:"column:owner"`
+	LeaseExpiresAt      *time.Time `gorm:"column:lease_expires_at"`
+	CreatedAt           time.Time  `gorm:"column:created_at"`
+	UpdatedAt           time.Time  `gorm:"column:updated_at"`
 }
 
 func (jobRow) TableName() string { return "jobs" }
@@ -164,9 +166,18 @@ func jobFromRow(row jobRow) Job {
 		Error:               row.Error,
 		Engine:              row.Engine,
 		Submitted:           row.Submitted,
+		Owner:               row.Owner,
+		LeaseExpiresAt:      timeOrZero(row.LeaseExpiresAt),
 		CreatedAt:           row.CreatedAt.UTC(),
 		UpdatedAt:           row.UpdatedAt.UTC(),
 	}
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func jobsFromRows(rows []jobRow) []Job {
@@ -193,9 +204,19 @@ func jobToRow(job Job) jobRow {
 		Error:               job.Error,
 		Engine:              job.Engine,
 		Submitted:           job.Submitted,
+		Owner:               job.Owner,
+		LeaseExpiresAt:      leaseOrNil(job.LeaseExpiresAt),
 		CreatedAt:           job.CreatedAt,
 		UpdatedAt:           job.UpdatedAt,
 	}
+}
+
+func leaseOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = dbTime(t)
+	return &t
 }
 
 func pendingActionFromRow(row pendingActionRow) PendingAction {

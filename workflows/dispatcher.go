@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/scanner-ops/onboarding-service/store"
 )
@@ -14,6 +17,7 @@ import (
 const (
 	DefaultLockTTL  = 30 * time.Second
 	DefaultLockWait = 10 * time.Second
+	DefaultLeaseTTL = 30 * time.Second
 	// maxSameSecondJobs bounds the suffixes tried when one operation on one
 	// config is requested several times within the same second.
 	maxSameSecondJobs = 20
@@ -69,6 +73,14 @@ type DispatcherConfig struct {
 	// LockWait is how long a request waits for a per-config lock before it
 	// fails with ErrLockNotObtained; 0 means DefaultLockWait.
 	LockWait time.Duration
+	// ReplicaID names this process among the replicas sharing the database;
+	// empty means a name made of the host name, the process id and a random
+	// suffix.
+	ReplicaID string
+	// LeaseTTL is how long a replica owns the jobs its in-process engine
+	// runs without renewing the lease; 0 means DefaultLeaseTTL. Another
+	// replica resumes such a job only after its lease expired.
+	LeaseTTL time.Duration
 }
 
 // Dispatcher starts leaf workflows, one active workflow per config at most,
@@ -82,6 +94,11 @@ type Dispatcher struct {
 	now      func() time.Time
 	lockTTL  time.Duration
 	lockWait time.Duration
+	replica  string
+	leaseTTL time.Duration
+	// leased is true when the engine's workflows live in this process, so
+	// jobs carry this replica as their owner.
+	leased bool
 }
 
 // NewDispatcher checks cfg and fills its defaults.
@@ -97,6 +114,17 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		now:      cfg.Now,
 		lockTTL:  cfg.LockTTL,
 		lockWait: cfg.LockWait,
+		replica:  cfg.ReplicaID,
+		leaseTTL: cfg.LeaseTTL,
+	}
+	if r, ok := cfg.Engine.(Resumer); ok && r.ResumesLostWorkflows() {
+		d.leased = true
+	}
+	if d.replica == "" {
+		d.replica = defaultReplicaID()
+	}
+	if d.leaseTTL <= 0 {
+		d.leaseTTL = DefaultLeaseTTL
 	}
 	if d.logger == nil {
 		d.logger = slog.Default()
@@ -212,6 +240,9 @@ func (d *Dispatcher) createIdleJob(ctx context.Context, create func(context.Cont
 		CreatedAt:           now,
 		UpdatedAt:           now,
 	}
+	if d.leased {
+		job.Owner, job.LeaseExpiresAt = d.replica, now.Add(d.leaseTTL)
+	}
 	for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
 		job.ID = ScannerJobID(op, scanner.ConfigID, now, attempt)
 		active, err := create(ctx, job)
@@ -276,6 +307,28 @@ func submissionFor(job store.Job, scanner store.Scanner) Submission {
 		s.Simulate = &Simulation{FailAtStep: scanner.Simulate.FailAtStep, Failures: scanner.Simulate.Failures}
 	}
 	return s
+}
+
+// ReplicaID returns the name this dispatcher records as the owner of jobs.
+func (d *Dispatcher) ReplicaID() string {
+	return d.replica
+}
+
+// ReleaseLeases gives up this replica's jobs so that other replicas resume
+// them at once. Call it after the engine has stopped.
+func (d *Dispatcher) ReleaseLeases(ctx context.Context) (int, error) {
+	if !d.leased {
+		return 0, nil
+	}
+	return d.store.ReleaseLeases(ctx, d.replica)
+}
+
+func defaultReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "replica"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
 }
 
 func configLockKey(orgID, configID string) string {

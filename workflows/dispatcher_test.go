@@ -24,6 +24,10 @@ type dispatchEnv struct {
 }
 
 func newDispatchEnv(t *testing.T, engine Engine, scanners ...store.FixtureScanner) *dispatchEnv {
+	return newDispatchEnvWithLease(t, engine, 0, scanners...)
+}
+
+func newDispatchEnvWithLease(t *testing.T, engine Engine, leaseTTL time.Duration, scanners ...store.FixtureScanner) *dispatchEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), store.Options{})
@@ -51,7 +55,7 @@ func newDispatchEnv(t *testing.T, engine Engine, scanners ...store.FixtureScanne
 		t.Cleanup(local.Close)
 		engine = local
 	}
-	d, err := NewDispatcher(DispatcherConfig{Store: st, Engine: engine, Locker: NewMemoryLocker()})
+	d, err := NewDispatcher(DispatcherConfig{Store: st, Engine: engine, Locker: NewMemoryLocker(), LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +273,7 @@ func TestRejectedSubmissionFailsJob(t *testing.T) {
 
 func TestReconcilerResumesLostWorkflow(t *testing.T) {
 	first := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
-	e := newDispatchEnv(t, first, scanner("cfg-1"))
+	e := newDispatchEnvWithLease(t, first, 100*time.Millisecond, scanner("cfg-1"))
 	ctx := context.Background()
 
 	out, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationRemove})
@@ -278,10 +282,11 @@ func TestReconcilerResumesLostWorkflow(t *testing.T) {
 	}
 	first.Close()
 
-	// A new process: same database, fresh engine.
+	// A new process: same database, fresh engine, another replica name. It
+	// takes the job over once the first process's lease has expired.
 	second := NewLocalEngine(LocalConfig{StepDelay: 2 * time.Millisecond})
 	t.Cleanup(second.Close)
-	d, err := NewDispatcher(DispatcherConfig{Store: e.store, Engine: second, Locker: NewMemoryLocker()})
+	d, err := NewDispatcher(DispatcherConfig{Store: e.store, Engine: second, Locker: NewMemoryLocker(), ReplicaID: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +294,7 @@ func TestReconcilerResumesLostWorkflow(t *testing.T) {
 	e.runReconciler(t)
 
 	job := e.waitJob(t, out.Job.ID, store.JobSucceeded)
-	if job.CurrentStep != "post-status" {
+	if job.CurrentStep != "post-status" || job.Owner != "second" {
 		t.Errorf("resumed job = %+v", job)
 	}
 	if _, err := e.store.GetScanner(ctx, testOrg, "cfg-1"); !errors.Is(err, store.ErrNotFound) {
@@ -397,5 +402,38 @@ func TestConcurrentRequestsStartOneJob(t *testing.T) {
 	}
 	if n, err := e.store.CountPendingForConfig(ctx, testOrg, "cfg-1"); err != nil || n != 1 {
 		t.Errorf("queued actions = %d, %v, want 1 coalesced", n, err)
+	}
+}
+
+func TestReconcilerLeavesLiveLeaseAlone(t *testing.T) {
+	first := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
+	t.Cleanup(first.Close)
+	e := newDispatchEnvWithLease(t, first, time.Hour, scanner("cfg-1"))
+	ctx := context.Background()
+
+	out, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	other := NewLocalEngine(LocalConfig{StepDelay: -1})
+	t.Cleanup(other.Close)
+	d, err := NewDispatcher(DispatcherConfig{Store: e.store, Engine: other, Locker: NewMemoryLocker(), ReplicaID: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewReconciler(d, ReconcilerConfig{}).ReconcileOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	job, err := e.store.GetJob(ctx, testOrg, out.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Owner != e.d.ReplicaID() || job.Status.Terminal() {
+		t.Errorf("job = %+v, want it still owned by %s and unfinished", job, e.d.ReplicaID())
+	}
+	if _, err := other.Status(ctx, out.Job.ID); !errors.Is(err, ErrWorkflowNotFound) {
+		t.Errorf("the other replica's engine runs the job: err = %v", err)
 	}
 }

@@ -97,39 +97,19 @@ func (d *Dispatcher) StartOrgRemoval(ctx context.Context, orgID, cloudOrgID, pro
 // (all children succeeded) or fails the job naming the failed children, in
 // which case the credentials stay.
 func (d *Dispatcher) AdvanceOrgRemoval(ctx context.Context, job store.Job) error {
-	scanners, err := d.store.ListScanners(ctx, job.OrgID, store.ScannerFilter{CloudOrganizationID: job.CloudOrganizationID})
-	if err != nil {
+	// Replicas advancing the same removal at once would both see a scanner
+	// without a child and queue a second removal behind the first.
+	var children []store.Job
+	var waiting int
+	lockCtx, cancel := context.WithTimeout(ctx, d.lockWait)
+	defer cancel()
+	err := WithLock(lockCtx, d.locker, cloudOrgLockKey(job.OrgID, job.CloudOrganizationID), d.lockTTL, func(ctx context.Context) error {
+		var err error
+		children, waiting, err = d.dispatchOrgScanners(ctx, job)
 		return err
-	}
-	children, err := d.store.ListJobsByParent(ctx, job.OrgID, job.ID)
-	if err != nil {
+	}, LockOptions{OnReleaseError: d.logReleaseError})
+	if err != nil || waiting > 0 {
 		return err
-	}
-
-	hasChild := make(map[string]bool, len(children))
-	for _, c := range children {
-		hasChild[c.ConfigID] = true
-	}
-	waiting := 0
-	for _, s := range scanners {
-		if hasChild[s.ConfigID] {
-			continue
-		}
-		waiting++
-		_, err := d.Request(ctx, Request{
-			OrgID:         job.OrgID,
-			ConfigID:      s.ConfigID,
-			Operation:     OperationRemove,
-			ParentID:      job.ID,
-			QueueWhenBusy: true,
-		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			d.logger.Error("dispatching a scanner removal failed", "job_id", job.ID, "org_id", job.OrgID,
-				"config_id", s.ConfigID, "error", err)
-		}
-	}
-	if waiting > 0 {
-		return nil
 	}
 
 	var failed []string
@@ -154,6 +134,44 @@ func (d *Dispatcher) AdvanceOrgRemoval(ctx context.Context, job store.Job) error
 		})
 	}
 	return d.finishOrgRemoval(ctx, job, store.JobProgress{Status: store.JobSucceeded, CurrentStep: StepDeletingCredentials})
+}
+
+// dispatchOrgScanners requests the removal of every scanner of the removal
+// job's cloud organisation that has no child job yet. It returns the
+// children and how many scanners were still without one.
+func (d *Dispatcher) dispatchOrgScanners(ctx context.Context, job store.Job) ([]store.Job, int, error) {
+	scanners, err := d.store.ListScanners(ctx, job.OrgID, store.ScannerFilter{CloudOrganizationID: job.CloudOrganizationID})
+	if err != nil {
+		return nil, 0, err
+	}
+	children, err := d.store.ListJobsByParent(ctx, job.OrgID, job.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	hasChild := make(map[string]bool, len(children))
+	for _, c := range children {
+		hasChild[c.ConfigID] = true
+	}
+	waiting := 0
+	for _, s := range scanners {
+		if hasChild[s.ConfigID] {
+			continue
+		}
+		waiting++
+		_, err := d.Request(ctx, Request{
+			OrgID:         job.OrgID,
+			ConfigID:      s.ConfigID,
+			Operation:     OperationRemove,
+			ParentID:      job.ID,
+			QueueWhenBusy: true,
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			d.logger.Error("dispatching a scanner removal failed", "job_id", job.ID, "org_id", job.OrgID,
+				"config_id", s.ConfigID, "error", err)
+		}
+	}
+	return children, waiting, nil
 }
 
 // finishOrgRemoval ends a cloud organisation removal job; on success it

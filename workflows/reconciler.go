@@ -88,6 +88,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 // ReconcileOnce makes one pass over the unfinished jobs and the queued
 // actions. Errors on single jobs are logged and do not stop the pass.
 func (r *Reconciler) ReconcileOnce(ctx context.Context) error {
+	if r.d.leased {
+		if _, err := r.d.store.RenewLeases(ctx, r.d.replica, r.d.now().Add(r.d.leaseTTL)); err != nil {
+			return fmt.Errorf("renewing job leases: %w", err)
+		}
+	}
+
 	jobs, err := r.d.store.ListUnfinishedJobs(ctx, reconcileBatch)
 	if err != nil {
 		return fmt.Errorf("listing unfinished jobs: %w", err)
@@ -124,8 +130,25 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) error {
 	return nil
 }
 
-// follow copies one leaf job's engine state into its row.
+// follow copies one leaf job's engine state into its row. With an
+// in-process engine only the job's owner can see its workflow: other
+// replicas leave the job alone while the owner's lease is live, and the one
+// that claims an expired lease resumes the workflow in its own engine.
 func (r *Reconciler) follow(ctx context.Context, job store.Job) error {
+	if r.d.leased && job.Owner != r.d.replica {
+		now := r.d.now()
+		if job.Owner != "" && job.LeaseExpiresAt.After(now) {
+			return nil
+		}
+		claimed, err := r.d.store.ClaimJob(ctx, job.ID, r.d.replica, now, now.Add(r.d.leaseTTL))
+		if err != nil || !claimed {
+			return err
+		}
+		r.logger.Info("took over a job whose owner stopped renewing its lease", "job_id", job.ID,
+			"org_id", job.OrgID, "config_id", job.ConfigID, "previous_owner", job.Owner)
+		return r.resubmit(ctx, job, job.Submitted)
+	}
+
 	if !job.Submitted {
 		return r.resubmit(ctx, job, false)
 	}

@@ -26,6 +26,8 @@ type config struct {
 	LocalStepDelay    time.Duration
 	LocalRetries      int
 	ReconcileInterval time.Duration
+	ReplicaID         string
+	LeaseTTL          time.Duration
 	CORSOrigins       string
 	LogLevel          string
 	LogFormat         string
@@ -81,6 +83,8 @@ func registerConfig(fs *flag.FlagSet, c *config) func() error {
 	dur(&c.LocalStepDelay, "local-step-delay", "ONBOARDING_LOCAL_STEP_DELAY", 2*time.Second, "duration of each step of the local engine")
 	num(&c.LocalRetries, "local-retries", "ONBOARDING_LOCAL_RETRIES", 3, "retries of a failing step in the local engine")
 	dur(&c.ReconcileInterval, "reconcile-interval", "ONBOARDING_RECONCILE_INTERVAL", 2*time.Second, "time between two reconciler passes")
+	str(&c.ReplicaID, "replica-id", "ONBOARDING_REPLICA_ID", "", "name of this replica in job leases; empty derives one from the host name and process id")
+	dur(&c.LeaseTTL, "lease-ttl", "ONBOARDING_LEASE_TTL", 30*time.Second, "how long a replica owns the local-engine jobs it runs without renewing; others resume them after it")
 	str(&c.CORSOrigins, "cors-origins", "ONBOARDING_CORS_ORIGINS", "", "comma-separated browser origins allowed to call the API; * allows any")
 	str(&c.LogLevel, "log-level", "ONBOARDING_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "ONBOARDING_LOG_FORMAT", "json", "log format: json or text")
@@ -109,6 +113,10 @@ func (c *config) validate() error {
 	}
 	if c.ReconcileInterval <= 0 {
 		return fmt.Errorf("reconcile interval %s must be positive", c.ReconcileInterval)
+	}
+	if c.LeaseTTL < 2*c.ReconcileInterval {
+		return fmt.Errorf("lease TTL %s must be at least twice the reconcile interval %s, which renews leases",
+			c.LeaseTTL, c.ReconcileInterval)
 	}
 	switch c.LogFormat {
 	case "json", "text":

@@ -61,7 +61,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer engine.Close()
 
 	dispatcher, err := workflows.NewDispatcher(workflows.DispatcherConfig{
-		Store: st, Engine: engine, Locker: locker, Logger: logger,
+		Store:     st,
+		Engine:    engine,
+		Locker:    locker,
+		Logger:    logger,
+		ReplicaID: cfg.ReplicaID,
+		LeaseTTL:  cfg.LeaseTTL,
 	})
 	if err != nil {
 		return err
@@ -119,7 +124,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(listener) }()
-	logger.Info("listening", "addr", listener.Addr().String(), "version", version,
+	logger.Info("listening", "addr", listener.Addr().String(), "version", version, "replica", dispatcher.ReplicaID(),
 		"database", st.Dialect(), "engine", engine.Name(), "redis", cfg.RedisURL != "")
 
 	select {
@@ -135,6 +140,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	stopReconciler()
 	wg.Wait()
+	handOver(dispatcher, engine, logger)
 
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -145,6 +151,23 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// handOver stops the in-process workflows and releases their leases, so
+// another replica on the same database resumes them at once instead of
+// after the lease TTL.
+func handOver(dispatcher *workflows.Dispatcher, engine *workflows.LocalEngine, logger *slog.Logger) {
+	engine.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := dispatcher.ReleaseLeases(ctx)
+	if err != nil {
+		logger.Error("releasing job leases failed; other replicas resume the jobs when the leases expire", "error", err)
+		return
+	}
+	if n > 0 {
+		logger.Info("handed unfinished jobs over to other replicas", "jobs", n)
+	}
 }
 
 // newLocker returns the Redis locker when a Redis URL is configured and the
