@@ -26,6 +26,9 @@ type Deps struct {
 	// Logger receives one line per request and per handled error; nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, instruments every request and serves /metrics
+	// without authentication.
+	Metrics *Metrics
 	// CORSAllowOrigins lists the browser origins allowed to call the API;
 	// empty disables CORS headers, "*" allows any origin.
 	CORSAllowOrigins []string

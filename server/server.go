@@ -51,7 +51,12 @@ func New(ctx context.Context, d Deps) (*echo.Echo, error) {
 	}
 	routes := newRouteSet(e, apiPrefix)
 
-	e.Use(requestID(), recoverPanics(), logRequests(d.Logger))
+	e.Use(requestID())
+	if d.Metrics != nil {
+		e.GET("/metrics", d.Metrics.handler())
+		e.Use(d.Metrics.middleware())
+	}
+	e.Use(recoverPanics(), logRequests(d.Logger))
 	if len(d.CORSAllowOrigins) > 0 {
 		e.Use(cors(d.CORSAllowOrigins))
 	}

@@ -554,3 +554,45 @@ func TestJobLeases(t *testing.T) {
 		})
 	}
 }
+
+func TestJobStats(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, b.newURL(t))
+			ctx := t.Context()
+			base := time.Now().UTC().Add(-time.Hour)
+
+			statuses := []store.JobStatus{store.JobRunning, store.JobPending, store.JobSucceeded, store.JobSucceeded, store.JobFailed}
+			for i, status := range statuses {
+				created := base.Add(time.Duration(i) * time.Minute)
+				job := store.Job{ID: jobID("stats", i), Operation: store.OperationRemove, OrgID: "org_a",
+					ConfigID: fmt.Sprintf("cfg-%d", i), Status: status, CreatedAt: created, UpdatedAt: created}
+				if err := s.CreateJob(ctx, job); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := s.EnqueueAction(ctx, store.PendingAction{OrgID: "org_a", ConfigID: "cfg-0", Action: store.OperationReinstall}); err != nil {
+				t.Fatal(err)
+			}
+
+			stats, err := s.JobStats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[store.JobStatus]int{store.JobRunning: 1, store.JobPending: 1, store.JobSucceeded: 2, store.JobFailed: 1}
+			for status, n := range want {
+				if stats.ByStatus[status] != n {
+					t.Errorf("jobs %s = %d, want %d", status, stats.ByStatus[status], n)
+				}
+			}
+			if stats.QueuedActions != 1 {
+				t.Errorf("queued actions = %d, want 1", stats.QueuedActions)
+			}
+			if !stats.OldestUnfinished.Equal(base.Truncate(time.Microsecond)) {
+				t.Errorf("oldest unfinished = %s, want %s", stats.OldestUnfinished, base)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/scanner-ops/onboarding-service/store"
@@ -43,6 +44,9 @@ type Reconciler struct {
 	interval    time.Duration
 	submitGrace time.Duration
 	logger      *slog.Logger
+	// lastPass is the Unix time in nanoseconds at which the last pass
+	// finished without error; 0 before the first.
+	lastPass atomic.Int64
 }
 
 // NewReconciler builds a reconciler working through d.
@@ -72,8 +76,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 	r.logger.Info("reconciler started", "interval", r.interval.String(), "engine", r.d.engine.Name())
 	for {
-		if err := r.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Error("reconcile pass failed", "error", err)
+		if err := r.ReconcileOnce(ctx); err != nil {
+			if ctx.Err() == nil {
+				r.logger.Error("reconcile pass failed", "error", err)
+			}
+		} else {
+			r.lastPass.Store(r.d.now().UnixNano())
 		}
 		select {
 		case <-ctx.Done():
@@ -83,6 +91,16 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-changes:
 		}
 	}
+}
+
+// LastPass returns when the last pass finished without error; the zero time
+// before the first.
+func (r *Reconciler) LastPass() time.Time {
+	n := r.lastPass.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // ReconcileOnce makes one pass over the unfinished jobs and the queued

@@ -60,6 +60,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	engine := workflows.NewLocalEngine(workflows.LocalConfig{StepDelay: stepDelay, Retries: retries, Logger: logger})
 	defer engine.Close()
 
+	metrics := server.NewMetrics(server.MetricsSources{Store: st, Logger: logger})
+	locker = workflows.ObservedLocker{Locker: locker, Observe: metrics.ObserveLockWait}
+
 	dispatcher, err := workflows.NewDispatcher(workflows.DispatcherConfig{
 		Store:     st,
 		Engine:    engine,
@@ -92,6 +95,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Locker:           locker,
 		Auth:             verifier,
 		Logger:           logger,
+		Metrics:          metrics,
 		CORSAllowOrigins: cfg.corsOrigins(),
 	})
 	if err != nil {
@@ -111,15 +115,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
+	reconciler := workflows.NewReconciler(dispatcher, workflows.ReconcilerConfig{
+		Interval: cfg.ReconcileInterval,
+		Logger:   logger,
+	})
+	metrics.TrackReconciler(reconciler.LastPass)
 	reconcileCtx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		workflows.NewReconciler(dispatcher, workflows.ReconcilerConfig{
-			Interval: cfg.ReconcileInterval,
-			Logger:   logger,
-		}).Run(reconcileCtx)
+		reconciler.Run(reconcileCtx)
 	}()
 
 	serveErr := make(chan error, 1)
