@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/scanner-ops/onboarding-service/gen/api"
@@ -23,13 +25,13 @@ func (h *handlers) GetReadyz(ctx context.Context, request api.GetReadyzRequestOb
 		"engine":   h.deps.Engine.Ping,
 	}
 	results := make(map[string]string, len(checks))
-	ready := true
+	var failed []string
 	for name, check := range checks {
 		cctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 		err := check(cctx)
 		cancel()
 		if err != nil {
-			ready = false
+			failed = append(failed, name)
 			results[name] = err.Error()
 			h.logger(ctx).Warn("readiness check failed", "dependency", name, "error", err)
 			continue
@@ -37,8 +39,10 @@ func (h *handlers) GetReadyz(ctx context.Context, request api.GetReadyzRequestOb
 		results[name] = "ok"
 	}
 
-	if !ready {
-		return api.GetReadyz503JSONResponse{Status: api.Unavailable, Checks: &results}, nil
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		msg := "not ready: " + strings.Join(failed, ", ") + " unavailable"
+		return api.GetReadyz503JSONResponse{Status: api.Unavailable, Checks: &results, Error: &msg}, nil
 	}
 	return api.GetReadyz200JSONResponse{Status: api.Ok, Checks: &results}, nil
 }

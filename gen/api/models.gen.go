@@ -316,6 +316,9 @@ type Error struct {
 type HealthStatus struct {
 	// Checks Result per dependency, `ok` or the failure.
 	Checks *map[string]string `json:"checks,omitempty"`
+
+	// Error The failed dependencies, when `status` is `unavailable`.
+	Error  *string            `json:"error,omitempty"`
 	Status HealthStatusStatus `json:"status"`
 }
 
