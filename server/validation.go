@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -36,6 +37,30 @@ type requestValidator struct {
 }
 
 // newRequestValidator loads and validates the embedded OpenAPI document once.
+// registerStrictJSONDecoder replaces kin-openapi's JSON body decoder once per
+// process. The registry is global to openapi3filter.
+var registerStrictJSONDecoder sync.Once
+
+// errTrailingData is the cause of a body with more after its JSON value.
+var errTrailingData = errors.New("unexpected data after the JSON value")
+
+// strictJSONBodyDecoder decodes a JSON body like kin-openapi's own decoder,
+// but rejects data after the first value: the default decoder stops there,
+// so `{...} garbage` would be validated and processed as `{...}`.
+func strictJSONBodyDecoder(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	var value any
+	if err := dec.Decode(&value); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat,
+			Cause: fmt.Errorf("%w at offset %d", errTrailingData, dec.InputOffset())}
+	}
+	return value, nil
+}
+
 func newRequestValidator(ctx context.Context) (*requestValidator, error) {
 	loader := openapi3.NewLoader()
 	loader.Context = ctx
@@ -55,6 +80,10 @@ func newRequestValidator(ctx context.Context) (*requestValidator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the OpenAPI router: %w", err)
 	}
+
+	registerStrictJSONDecoder.Do(func() {
+		openapi3filter.RegisterBodyDecoder("application/json", strictJSONBodyDecoder)
+	})
 
 	options := &openapi3filter.Options{
 		MultiError: false,
@@ -259,6 +288,8 @@ func describeJSONError(err error) string {
 		}
 		return fmt.Sprintf("%s must be %s, not %s (offset %d)",
 			field, withArticle(jsonTypeName(typeErr.Type)), typeErr.Value, typeErr.Offset)
+	case errors.Is(err, errTrailingData):
+		return err.Error()
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "unexpected end of input"
 	default:

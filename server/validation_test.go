@@ -193,3 +193,27 @@ func TestBodyLimit(t *testing.T) {
 		wantError(t, small.serve(req), http.StatusRequestEntityTooLarge, "request body is larger than the limit of 2 KiB")
 	})
 }
+
+func TestValidationRejectsTrailingData(t *testing.T) {
+	srv := newTestServer(t)
+	for _, body := range []string{
+		`{"configId":"cfg-scanner-001","cloudProvider":"aws"} trailing`,
+		`{"configId":"cfg-scanner-001","cloudProvider":"aws"}{}`,
+	} {
+		req := authorised(t, newRequest(http.MethodPost, "/api/v1/org_abc123/scanner/region/disable", body), "org_abc123")
+		rec := srv.serve(req)
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("body %q: status %d, want 400", body, rec.Code)
+			continue
+		}
+		if msg := decodeError(t, rec).Error; !strings.HasPrefix(msg, "invalid JSON body:") {
+			t.Errorf("body %q: error %q, want an invalid JSON body message", body, msg)
+		}
+	}
+
+	req := authorised(t, newRequest(http.MethodPost, "/api/v1/org_abc123/scanner/region/disable",
+		"{\"configId\":\"cfg-missing\",\"cloudProvider\":\"aws\"}\n  \n"), "org_abc123")
+	if rec := srv.serve(req); rec.Code != http.StatusNotFound {
+		t.Errorf("body with trailing white space: status %d, want 404 for the unknown config", rec.Code)
+	}
+}

@@ -67,25 +67,43 @@ func (q queries) ListScanners(ctx context.Context, orgID string, f ScannerFilter
 	return scanners, nil
 }
 
-// SetWorkersPaused pauses or resumes the workers of a scanner configuration
-// and returns the scanner as read after the change. changed is true only for
-// the call whose UPDATE flipped the flag: the UPDATE is conditional on the
-// stored value differing, so of many concurrent identical calls exactly one
-// reports a change.
+// SetWorkersPaused sets whether the scanner's workers are paused and returns
+// the scanner as this call left it, with changed telling whether this call
+// made the change. The row is locked (SELECT ... FOR UPDATE on PostgreSQL;
+// SQLite's single connection serialises) from the read to the returned
+// value, so concurrent callers each report the state they wrote.
 func (q queries) SetWorkersPaused(ctx context.Context, orgID, configID string, paused bool) (Scanner, bool, error) {
-	result := q.with(ctx).Model(&scannerRow{}).
-		Where("org_id = ? AND config_id = ? AND workers_paused <> ?", orgID, configID, paused).
-		Updates(map[string]any{"workers_paused": paused, "updated_at": now()})
-	if result.Error != nil {
-		return Scanner{}, false, fmt.Errorf("setting workers paused=%t on scanner %s/%s: %w",
-			paused, orgID, configID, result.Error)
-	}
+	var scanner Scanner
+	var changed bool
+	err := q.atomic(ctx, func(q queries) error {
+		var row scannerRow
+		err := q.with(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("org_id = ? AND config_id = ?", orgID, configID).Take(&row).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return fmt.Errorf("reading scanner %s/%s: %w", orgID, configID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("reading scanner %s/%s: %w", orgID, configID, err)
+		}
 
-	scanner, err := q.GetScanner(ctx, orgID, configID)
+		if row.WorkersPaused != paused {
+			updatedAt := now()
+			err := q.with(ctx).Model(&scannerRow{}).
+				Where("org_id = ? AND config_id = ?", orgID, configID).
+				Updates(map[string]any{"workers_paused": paused, "updated_at": updatedAt}).Error
+			if err != nil {
+				return fmt.Errorf("setting workers paused=%t on scanner %s/%s: %w", paused, orgID, configID, err)
+			}
+			row.WorkersPaused, row.UpdatedAt, changed = paused, updatedAt, true
+		}
+
+		scanner, err = scannerFromRow(row)
+		return err
+	})
 	if err != nil {
 		return Scanner{}, false, err
 	}
-	return scanner, result.RowsAffected > 0, nil
+	return scanner, changed, nil
 }
 
 // DisableRegion removes the scanner's region from the enabled regions of its

@@ -145,9 +145,12 @@ func TestSetWorkersPaused(t *testing.T) {
 			var toPaused, toResumed atomic.Int32
 			runConcurrently(callers, func(i int) {
 				paused := i%2 == 0
-				_, changed, err := s.SetWorkersPaused(ctx, orgA, configAzur, paused)
+				got, changed, err := s.SetWorkersPaused(ctx, orgA, configAzur, paused)
 				if err != nil {
 					t.Errorf("SetWorkersPaused %d: %v", i, err)
+				}
+				if err == nil && got.WorkersPaused != paused {
+					t.Errorf("SetWorkersPaused %d(%t) returned workersPaused=%t", i, paused, got.WorkersPaused)
 				}
 				switch {
 				case changed && paused:
