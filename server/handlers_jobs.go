@@ -58,18 +58,32 @@ func (h *handlers) listJobsByParent(ctx context.Context, orgID, parentID string)
 	if !known {
 		return nil, notFound(msgJobNotFound)
 	}
-	jobs, err := h.deps.Store.ListJobsByParent(ctx, orgID, parentID)
-	if err != nil {
+
+	// Read what finishes last first: the parent job itself (a cloud
+	// organisation removal finishes after its children), then the queued
+	// actions (one becomes a child job when it is dispatched), then the
+	// children. Work that moves on between the reads is then counted twice
+	// rather than not at all, so running never drops to 0 early.
+	parentRunning := 0
+	if parent, err := h.deps.Store.GetJob(ctx, orgID, parentID); err == nil && !parent.Status.Terminal() {
+		parentRunning = 1
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	queued, err := h.deps.Store.CountPendingByParent(ctx, orgID, parentID)
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := h.deps.Store.ListJobsByParent(ctx, orgID, parentID)
+	if err != nil {
+		return nil, err
+	}
 
+	summary := summarize(store.CountJobs(jobs), queued)
+	summary.Running += parentRunning
 	resp := api.ListJobs200JSONResponse{Body: api.JobList{
 		ParentID: &parentID,
-		Summary:  summarize(store.CountJobs(jobs), queued),
+		Summary:  summary,
 		Jobs:     toAPIJobs(jobs),
 	}}
 	if resp.Body.Summary.Running > 0 {
@@ -81,22 +95,21 @@ func (h *handlers) listJobsByParent(ctx context.Context, orgID, parentID string)
 func (h *handlers) listJobsByConfig(ctx context.Context, orgID, configID string, limit int) (api.ListJobsResponseObject, error) {
 	addLogAttrs(ctx, slog.String("config_id", configID))
 
+	// Queued action first, then the jobs: see listJobsByParent.
+	queued, err := h.deps.Store.CountPendingForConfig(ctx, orgID, configID)
+	if err != nil {
+		return nil, err
+	}
 	jobs, counts, err := h.deps.Store.ListJobsByConfig(ctx, orgID, configID, limit)
 	if err != nil {
 		return nil, err
 	}
-	queued := 0
-	if counts.Total == 0 {
+	if counts.Total == 0 && queued == 0 {
 		// A config without jobs is either unknown or has never been
 		// operated on; tell the two apart so a typo is not a silent empty list.
 		if _, err := h.deps.Store.GetScanner(ctx, orgID, configID); err != nil {
 			return nil, mapScannerError(err, configID)
 		}
-	}
-	if n, err := h.deps.Store.CountPendingForConfig(ctx, orgID, configID); err != nil {
-		return nil, err
-	} else {
-		queued = n
 	}
 
 	resp := api.ListJobs200JSONResponse{Body: api.JobList{

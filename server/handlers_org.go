@@ -34,7 +34,8 @@ func (h *handlers) RemoveCloudOrganization(ctx context.Context, request api.Remo
 func cloudOrgTarget(request api.RemoveCloudOrganizationRequestObject) (cloudOrgID, provider string, err error) {
 	cloudOrgID = deref(request.Params.CloudOrganizationID)
 	provider = string(deref(request.Params.CloudProvider))
-	if b := request.Body; b != nil {
+	// The generated handler decodes an absent body into a zero value.
+	if b := request.Body; b != nil && (b.CloudOrganizationID != "" || b.CloudProvider != "") {
 		if cloudOrgID != "" && cloudOrgID != b.CloudOrganizationID {
 			return "", "", badRequest("cloud-organization-id %q differs from the body's cloudOrganizationId %q",
 				truncate(cloudOrgID), truncate(b.CloudOrganizationID))

@@ -132,35 +132,24 @@ func (q queries) ListJobsByParent(ctx context.Context, orgID, parentID string) (
 	return jobsFromRows(rows), nil
 }
 
-// ListJobsByConfig returns the newest limit jobs of a scanner configuration,
-// newest first (limit 0 returns all), and the counts by status over all of
-// that configuration's jobs.
+// ListJobsByConfig returns the jobs of one scanner configuration, newest
+// first, at most limit of them (0 means all), with counts over all of them.
+// The list and the counts come from one query, so they always agree: a job
+// finishing meanwhile cannot be counted as done but listed as running.
 func (q queries) ListJobsByConfig(ctx context.Context, orgID, configID string, limit int) ([]Job, JobCounts, error) {
-	query := q.with(ctx).Where("org_id = ? AND config_id = ?", orgID, configID).Order("created_at DESC, id DESC")
-	if limit > 0 {
-		query = query.Limit(limit)
-	}
 	var rows []jobRow
-	if err := query.Find(&rows).Error; err != nil {
+	err := q.with(ctx).Where("org_id = ? AND config_id = ?", orgID, configID).
+		Order("created_at DESC, id DESC").Find(&rows).Error
+	if err != nil {
 		return nil, JobCounts{}, fmt.Errorf("listing jobs of scanner %s/%s: %w", orgID, configID, err)
 	}
 
-	var groups []struct {
-		Status string `gorm:"column:status"`
-		Jobs   int    `gorm:"column:jobs"`
+	jobs := jobsFromRows(rows)
+	counts := CountJobs(jobs)
+	if limit > 0 && len(jobs) > limit {
+		jobs = jobs[:limit]
 	}
-	err := q.with(ctx).Model(&jobRow{}).Select("status, COUNT(*) AS jobs").
-		Where("org_id = ? AND config_id = ?", orgID, configID).
-		Group("status").Scan(&groups).Error
-	if err != nil {
-		return nil, JobCounts{}, fmt.Errorf("counting jobs of scanner %s/%s: %w", orgID, configID, err)
-	}
-
-	var counts JobCounts
-	for _, group := range groups {
-		counts.add(JobStatus(group.Status), group.Jobs)
-	}
-	return jobsFromRows(rows), counts, nil
+	return jobs, counts, nil
 }
 
 // ListUnfinishedJobs returns the pending and running jobs of every

@@ -99,6 +99,9 @@ type Dispatcher struct {
 	// leased is true when the engine's workflows live in this process, so
 	// jobs carry this replica as their owner.
 	leased bool
+	// wakeups asks the reconciler for a pass now, for example when the last
+	// child of a cloud organisation removal has finished.
+	wakeups chan struct{}
 }
 
 // NewDispatcher checks cfg and fills its defaults.
@@ -116,6 +119,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		lockWait: cfg.LockWait,
 		replica:  cfg.ReplicaID,
 		leaseTTL: cfg.LeaseTTL,
+		wakeups:  make(chan struct{}, 1),
 	}
 	if r, ok := cfg.Engine.(Resumer); ok && r.ResumesLostWorkflows() {
 		d.leased = true
@@ -307,6 +311,15 @@ func submissionFor(job store.Job, scanner store.Scanner) Submission {
 		s.Simulate = &Simulation{FailAtStep: scanner.Simulate.FailAtStep, Failures: scanner.Simulate.Failures}
 	}
 	return s
+}
+
+// wakeReconciler asks for a reconciler pass without waiting for it; several
+// requests before the pass starts merge into one.
+func (d *Dispatcher) wakeReconciler() {
+	select {
+	case d.wakeups <- struct{}{}:
+	default:
+	}
 }
 
 // ReplicaID returns the name this dispatcher records as the owner of jobs.

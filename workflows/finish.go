@@ -57,6 +57,11 @@ func (d *Dispatcher) Finish(ctx context.Context, job store.Job, p store.JobProgr
 		return err
 	}
 
+	if changed && job.ParentID != "" {
+		// A cloud organisation removal waits for its children; the next
+		// pass advances it without waiting for the interval.
+		d.wakeReconciler()
+	}
 	if changed {
 		d.logger.Info("job finished", "job_id", job.ID, "org_id", job.OrgID, "config_id", job.ConfigID,
 			"operation", job.Operation, "status", p.Status, "error", p.Error)

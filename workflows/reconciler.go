@@ -89,6 +89,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-changes:
+		case <-r.d.wakeups:
 		}
 	}
 }

@@ -401,8 +401,10 @@ type JobSummary struct {
 	// until their job is created.
 	Queued *int `json:"queued,omitempty"`
 
-	// Running Jobs that are pending or running plus accepted actions still
-	// queued; the work is finished when this is 0.
+	// Running Jobs that are pending or running, plus accepted actions still
+	// queued, plus the parent job itself while it has not finished
+	// (a cloud organisation removal deletes the credentials after its
+	// children); the work is finished when this is 0.
 	Running int `json:"running"`
 
 	// Total Jobs listed so far.
