@@ -1,8 +1,8 @@
 // Package templates embeds the Argo WorkflowTemplates of the scanner
 // operations, one per leaf operation, and the RBAC manifest the argo engine
-// needs. The YAML files in this folder are what operators install with
-// kubectl; the service reads the embedded copies to name the templates and
-// to render workflows that reference them.
+// needs. Operators install the YAML files of this folder with kubectl. The
+// service embeds the same files, so that tests check the workflows it
+// submits against exactly what is installed.
 package templates
 
 import (
