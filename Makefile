@@ -49,8 +49,9 @@ run: build ## Serve on :8082 with SQLite under ./data and the demo fixture loade
 RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
 .PHONY: test
-test: ## Run every test (PostgreSQL and Redis tests run when their URLs are set).
+test: ## Run every test, then the black-box suite again on the argo engine (PostgreSQL and Redis tests run when their URLs are set).
 	$(GO) test $(RACE) -count=1 -timeout 40m ./...
+	ONBOARDING_TEST_ENGINE=argo-fake $(GO) test $(RACE) -count=1 -timeout 20m ./tests/
 
 .PHONY: lint
 lint: ## Check formatting and run go vet.

@@ -76,6 +76,13 @@ func NewMetrics(src MetricsSources) *Metrics {
 	return m
 }
 
+// MustRegister adds collectors to the registry served at /metrics, such as
+// those of the workflow engine; it panics on a duplicate, like
+// prometheus.MustRegister.
+func (m *Metrics) MustRegister(collectors ...prometheus.Collector) {
+	m.registry.MustRegister(collectors...)
+}
+
 // TrackReconciler makes /metrics report the time since lastPass, the end of
 // the reconciler's last pass. Call it before the server starts serving.
 func (m *Metrics) TrackReconciler(lastPass func() time.Time) {

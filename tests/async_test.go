@@ -243,6 +243,7 @@ func TestAsyncRetries(t *testing.T) {
 }
 
 func TestAsyncRetriesSetting(t *testing.T) {
+	requireLocalEngine(t)
 	t.Parallel()
 	fixture := demoFixtureWith(t, func(f *seedFixture) {
 		f.scanner(t, "cfg-scanner-002").Simulate = &seedSimulation{FailAtStep: "create-stack", Failures: 5}

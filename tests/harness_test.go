@@ -245,6 +245,9 @@ func serverEnv(databaseURL string, opts ServerOptions) []string {
 		"ONBOARDING_LOG_FORMAT":         "json",
 		"ONBOARDING_SHUTDOWN_TIMEOUT":   "5s",
 	}
+	if engine := testEngine(); engine != "" {
+		settings["ONBOARDING_ENGINE"] = engine
+	}
 	for key, value := range opts.Env {
 		settings[key] = value
 	}
@@ -259,6 +262,27 @@ func serverEnv(databaseURL string, opts ServerOptions) []string {
 		env = append(env, key+"="+value)
 	}
 	return env
+}
+
+// engineEnv selects the workflow engine of every server the suite starts;
+// empty means the binary's default, the local engine. `make test` runs the
+// suite a second time with argo-fake, the argo engine against an in-memory
+// Kubernetes API.
+const engineEnv = "ONBOARDING_TEST_ENGINE"
+
+func testEngine() string {
+	return os.Getenv(engineEnv)
+}
+
+// requireLocalEngine skips a test that relies on the local engine: on
+// workflows that survive in the database alone across restarts, or on
+// ONBOARDING_LOCAL_RETRIES. With argo-fake the workflows live in the
+// process's in-memory cluster, which a restart loses.
+func requireLocalEngine(t *testing.T) {
+	t.Helper()
+	if engine := testEngine(); engine != "" && engine != "local" {
+		t.Skipf("needs the local engine; %s=%s", engineEnv, engine)
+	}
 }
 
 // seed writes fixture to a file and loads it with `onboarding-service seed`.

@@ -81,6 +81,7 @@ func listConfigJobs(t *testing.T, client *api.ClientWithResponses, configID stri
 }
 
 func TestReplicasShareWork(t *testing.T) {
+	requireLocalEngine(t)
 	redisURL := requireReplicaBackends(t)
 
 	a := startServer(t, ServerOptions{Backend: BackendPostgres, Fixture: replicaFixture(),

@@ -15,6 +15,7 @@ import (
 const restartStepDelay = 300 * time.Millisecond
 
 func TestRestartAfterKill(t *testing.T) {
+	requireLocalEngine(t)
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b Backend) {
 		t.Parallel()
@@ -30,6 +31,7 @@ func TestRestartAfterKill(t *testing.T) {
 }
 
 func TestRestartAfterStop(t *testing.T) {
+	requireLocalEngine(t)
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b Backend) {
 		t.Parallel()

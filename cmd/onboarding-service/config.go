@@ -3,10 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scanner-ops/onboarding-service/workflows/argo"
 )
 
 // config is the service's configuration. Every field has an environment
@@ -19,6 +22,10 @@ type config struct {
 	DBConnMaxLifetime time.Duration
 	RedisURL          string
 	Engine            string
+	ArgoNamespace     string
+	Kubeconfig        string
+	ArgoInstanceID    string
+	ArgoSA            string
 	JWTSecret         string
 	JWKSURL           string
 	JWTIssuer         string
@@ -75,7 +82,11 @@ func registerConfig(fs *flag.FlagSet, c *config) func() error {
 	num(&c.DBMaxIdleConns, "db-max-idle-conns", "ONBOARDING_DB_MAX_IDLE_CONNS", 0, "idle PostgreSQL connections kept; 0 means 5")
 	dur(&c.DBConnMaxLifetime, "db-conn-max-lifetime", "ONBOARDING_DB_CONN_MAX_LIFETIME", 0, "PostgreSQL connection lifetime; 0 means 30m")
 	str(&c.RedisURL, "redis-url", "ONBOARDING_REDIS_URL", "", "redis:// URL for distributed locks; empty uses in-process locks")
-	str(&c.Engine, "engine", "ONBOARDING_ENGINE", "local", "workflow engine: local")
+	str(&c.Engine, "engine", "ONBOARDING_ENGINE", "local", "workflow engine: local, argo, or argo-fake (argo against an in-memory cluster, for tests)")
+	str(&c.ArgoNamespace, "argo-namespace", "ONBOARDING_ARGO_NAMESPACE", "default", "namespace of the Argo workflows and templates")
+	str(&c.Kubeconfig, "kubeconfig", "ONBOARDING_KUBECONFIG", "", "kubeconfig path for the argo engine; empty uses the in-cluster service account")
+	str(&c.ArgoInstanceID, "argo-instance-id", "ONBOARDING_ARGO_INSTANCE_ID", "", "Argo controller instance id set on workflows; empty means none")
+	str(&c.ArgoSA, "argo-service-account", "ONBOARDING_ARGO_SERVICE_ACCOUNT", "", "service account of the step pods; empty means the namespace default")
 	str(&c.JWTSecret, "jwt-secret", "ONBOARDING_JWT_SECRET", "", "HS256 secret of bearer tokens, at least 32 bytes")
 	str(&c.JWKSURL, "jwks-url", "ONBOARDING_JWKS_URL", "", "JWKS URL of RS256/ES256 token keys, instead of a secret")
 	str(&c.JWTIssuer, "jwt-issuer", "ONBOARDING_JWT_ISSUER", "", "required token issuer (iss); empty accepts any")
@@ -101,9 +112,14 @@ func registerConfig(fs *flag.FlagSet, c *config) func() error {
 // validate checks the values that every command relies on.
 func (c *config) validate() error {
 	switch c.Engine {
-	case "local":
+	case engineLocal, engineArgo, engineArgoFake:
 	default:
-		return fmt.Errorf("unknown engine %q: the supported engine is local", c.Engine)
+		return fmt.Errorf("unknown engine %q: use local, argo or argo-fake", c.Engine)
+	}
+	if c.Engine != engineLocal {
+		if err := c.argoConfig(nil).Validate(); err != nil {
+			return err
+		}
 	}
 	if c.LocalStepDelay < 0 {
 		return fmt.Errorf("local step delay %s is negative", c.LocalStepDelay)
@@ -134,4 +150,15 @@ func (c *config) corsOrigins() []string {
 		}
 	}
 	return out
+}
+
+// argoConfig returns the argo engine's configuration.
+func (c *config) argoConfig(logger *slog.Logger) argo.Config {
+	return argo.Config{
+		Namespace:      c.ArgoNamespace,
+		Kubeconfig:     c.Kubeconfig,
+		InstanceID:     c.ArgoInstanceID,
+		ServiceAccount: c.ArgoSA,
+		Logger:         logger,
+	}
 }

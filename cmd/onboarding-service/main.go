@@ -5,6 +5,7 @@
 //	onboarding-service token --org ORG [--ttl D] print a bearer token for ORG
 //	onboarding-service seed FILE               load a fixture, idempotently
 //	onboarding-service migrate                 apply database migrations
+//	onboarding-service workflow render ...     print the Argo Workflow of one operation
 //	onboarding-service version                 print the version
 //
 // Every command reads the configuration from ONBOARDING_* environment
@@ -32,6 +33,7 @@ Commands:
   token --org ORG        print a bearer token for ORG, signed with the HS256 secret
   seed FILE              load a fixture of organisations, cloud organisations and scanners
   migrate                apply database migrations
+  workflow render        print, as YAML, the Argo Workflow the service would submit for one operation
   version                print the version
 
 Run 'onboarding-service COMMAND -h' for the flags of a command.
@@ -64,6 +66,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSeed(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "workflow":
+		if len(args) == 0 || args[0] != "render" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("unknown workflow command: use 'workflow render'")
+		}
+		return runWorkflowRender(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil

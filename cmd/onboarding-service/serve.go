@@ -49,19 +49,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer closeLocker()
 
-	stepDelay := cfg.LocalStepDelay
-	if stepDelay == 0 {
-		stepDelay = -1 // the engine reads 0 as its default and a negative value as instant steps
-	}
-	retries := cfg.LocalRetries
-	if retries == 0 {
-		retries = -1 // likewise: no retry
-	}
-	engine := workflows.NewLocalEngine(workflows.LocalConfig{StepDelay: stepDelay, Retries: retries, Logger: logger})
-	defer engine.Close()
-
 	metrics := server.NewMetrics(server.MetricsSources{Store: st, Logger: logger})
 	locker = workflows.ObservedLocker{Locker: locker, Observe: metrics.ObserveLockWait}
+
+	runtime, err := newEngine(ctx, cfg, st, metrics, logger)
+	if err != nil {
+		return err
+	}
+	engine := runtime.engine
 
 	dispatcher, err := workflows.NewDispatcher(workflows.DispatcherConfig{
 		Store:     st,
@@ -146,7 +141,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	stopReconciler()
 	wg.Wait()
-	handOver(dispatcher, engine, logger)
+	handOver(dispatcher, runtime, logger)
 
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -162,8 +157,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 // handOver stops the in-process workflows and releases their leases, so
 // another replica on the same database resumes them at once instead of
 // after the lease TTL.
-func handOver(dispatcher *workflows.Dispatcher, engine *workflows.LocalEngine, logger *slog.Logger) {
-	engine.Close()
+func handOver(dispatcher *workflows.Dispatcher, runtime engineRuntime, logger *slog.Logger) {
+	runtime.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	n, err := dispatcher.ReleaseLeases(ctx)
