@@ -151,6 +151,22 @@ func TestReplicasShareWork(t *testing.T) {
 		close(stop)
 		sampler.Wait()
 
+		// Every accepted request either started a job or queued the
+		// reinstall, and every queued reinstall that did not coalesce
+		// into another became exactly one job later.
+		started, queued, coalesced := reinstallOutcomes(t, a, b)
+		if started+queued+coalesced != 100 {
+			t.Errorf("request logs show %d started, %d queued and %d coalesced reinstalls, want 100 in all",
+				started, queued, coalesced)
+		}
+		jobs := 0
+		for _, id := range configs {
+			jobs += len(listConfigJobs(t, clients[0], id).Jobs)
+		}
+		if jobs != started+queued {
+			t.Errorf("%d jobs exist, want %d started plus %d dispatched from the queue", jobs, started, queued)
+		}
+
 		for _, id := range configs {
 			if maxActive[id] > 1 {
 				t.Errorf("%s had %d unfinished jobs at once", id, maxActive[id])
@@ -253,6 +269,31 @@ func TestReplicasShareWork(t *testing.T) {
 			t.Errorf("readyz without Redis: status %d, body %s; want 503 naming locks", ready.StatusCode(), ready.Body)
 		}
 	})
+}
+
+// reinstallOutcomes counts, over the request logs of servers, the
+// successful management reinstall requests that started a job, that queued
+// the reinstall, and that coalesced into a reinstall already queued.
+func reinstallOutcomes(t *testing.T, servers ...*Server) (started, queued, coalesced int) {
+	t.Helper()
+	for _, s := range servers {
+		for _, line := range s.Logs.Lines() {
+			if line["msg"] != "request" || line["route"] != "/api/v1/:orgID/management/reinstall" || line["status"] != float64(http.StatusOK) {
+				continue
+			}
+			switch {
+			case line["job_id"] != nil:
+				started++
+			case line["coalesced"] == true:
+				coalesced++
+			case line["queued"] == true:
+				queued++
+			default:
+				t.Errorf("reinstall request log without an outcome: %v", line)
+			}
+		}
+	}
+	return started, queued, coalesced
 }
 
 // assertSequential checks that a config's jobs never overlapped: each job

@@ -37,8 +37,13 @@ type ReconcilerConfig struct {
 // queued actions), submits jobs whose submission failed or was cut off,
 // advances cloud organisation removals and starts queued actions whose
 // config has become idle. Every step is safe to run again and from several
-// replicas at once: effects are applied by the transaction that makes a job
-// terminal, and submissions are idempotent by workflow name.
+// replicas at once, without row claims: a job's effect is applied by the
+// conditional UPDATE that makes it terminal, so only one replica applies
+// it; a queued action is taken with DELETE ... RETURNING, so only one
+// replica dispatches it; a config gets a job only through the store's
+// check-and-insert under an advisory lock; submissions are idempotent by
+// workflow name; and local-engine jobs are leased to the replica that runs
+// them.
 type Reconciler struct {
 	d           *Dispatcher
 	interval    time.Duration

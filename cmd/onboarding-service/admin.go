@@ -51,16 +51,16 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if host == "" {
 		host = baseURL(cfg.Listen)
 	}
-	fmt.Fprintf(stdout, `Token for %s, valid for %s:
+	fmt.Fprintf(stdout, `Token for %[1]s, valid for %[2]s. Once the server below is listening, list the
+organisation's scanners from another shell:
 
-export HOST=%s ORG_ID=%s
-export TOKEN=%s
+curl -s "%[3]s/api/v1/%[1]s/scanners" -H "Authorization: Bearer %[4]s"
 
-First request, once the server below is listening:
+To replay the README's and the API guide's examples, export their variables first:
 
-curl -s "${HOST}/api/v1/${ORG_ID}/scanners" -H "Authorization: Bearer ${TOKEN}"
+export HOST=%[3]s ORG_ID=%[1]s TOKEN=%[4]s
 
-`, orgID, ttl, host, orgID, token)
+`, orgID, ttl, host, token)
 	return nil
 }
 

@@ -26,6 +26,7 @@ type config struct {
 	Kubeconfig        string
 	ArgoInstanceID    string
 	ArgoSA            string
+	ArgoUnpicked      time.Duration
 	JWTSecret         string
 	JWKSURL           string
 	JWTIssuer         string
@@ -86,6 +87,7 @@ func registerConfig(fs *flag.FlagSet, c *config) func() error {
 	str(&c.ArgoNamespace, "argo-namespace", "ONBOARDING_ARGO_NAMESPACE", "default", "namespace of the Argo workflows and templates")
 	str(&c.Kubeconfig, "kubeconfig", "ONBOARDING_KUBECONFIG", "", "kubeconfig path for the argo engine; empty uses the in-cluster service account")
 	str(&c.ArgoInstanceID, "argo-instance-id", "ONBOARDING_ARGO_INSTANCE_ID", "", "Argo controller instance id set on workflows; empty means none")
+	dur(&c.ArgoUnpicked, "argo-unpicked-after", "ONBOARDING_ARGO_UNPICKED_AFTER", 5*time.Minute, "how long a workflow may stay without a phase before it is reported as not picked up by any Argo controller")
 	str(&c.ArgoSA, "argo-service-account", "ONBOARDING_ARGO_SERVICE_ACCOUNT", "", "service account of the step pods; empty means the namespace default")
 	str(&c.JWTSecret, "jwt-secret", "ONBOARDING_JWT_SECRET", "", "HS256 secret of bearer tokens, at least 32 bytes")
 	str(&c.JWKSURL, "jwks-url", "ONBOARDING_JWKS_URL", "", "JWKS URL of RS256/ES256 token keys, instead of a secret")
@@ -159,6 +161,7 @@ func (c *config) argoConfig(logger *slog.Logger) argo.Config {
 		Kubeconfig:     c.Kubeconfig,
 		InstanceID:     c.ArgoInstanceID,
 		ServiceAccount: c.ArgoSA,
+		UnpickedAfter:  c.ArgoUnpicked,
 		Logger:         logger,
 	}
 }

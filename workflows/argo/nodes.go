@@ -19,7 +19,7 @@ type stepState struct {
 	// name is the step's display name: the Retry node's for a retried step,
 	// the leaf's otherwise.
 	name string
-	leaf    v1alpha1.NodeStatus
+	leaf v1alpha1.NodeStatus
 	// retryMessage is the Retry node's message, such as "No more retries
 	// left".
 	retryMessage string
