@@ -34,7 +34,7 @@ type Metrics struct {
 	gauges   *storeCollector
 }
 
-// MetricsSources are what the scrape-time gauges read.
+// MetricsSources are the inputs of the scrape-time gauges.
 type MetricsSources struct {
 	Store  *store.Store
 	Logger *slog.Logger

@@ -173,8 +173,8 @@ func handOver(dispatcher *workflows.Dispatcher, runtime engineRuntime, logger *s
 
 // newLocker returns the Redis locker when a Redis URL is configured and the
 // in-process locker otherwise. An unreachable Redis does not stop the start:
-// the readiness probe reports it and operations that need a lock answer 503
-// until it is back.
+// the readiness probe reports it and operations that need a lock respond
+// with 503 until it is back.
 func newLocker(ctx context.Context, cfg *config, logger *slog.Logger) (workflows.Locker, func(), error) {
 	if cfg.RedisURL == "" {
 		return workflows.NewMemoryLocker(), func() {}, nil
@@ -187,7 +187,7 @@ func newLocker(ctx context.Context, cfg *config, logger *slog.Logger) (workflows
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
-		logger.Warn("Redis is unreachable; lock-guarded operations answer 503 until it is back",
+		logger.Warn("Redis is unreachable; lock-guarded operations respond with 503 until it is back",
 			"redis_addr", opts.Addr, "error", err)
 	}
 	return workflows.NewRedisLocker(client, ""), func() { client.Close() }, nil
