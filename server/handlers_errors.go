@@ -30,9 +30,12 @@ func mapScannerError(err error, configID string) error {
 func mapDispatchError(err error, configID string) error {
 	var busy *workflows.BusyError
 	var mismatch *workflows.ProviderMismatchError
+	var merged *workflows.MergedError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound(msgConfigNotFound)
+	case errors.As(err, &merged):
+		return conflict(merged.Error(), "")
 	case errors.As(err, &mismatch):
 		return badRequest("%s", mismatch.Error())
 	case errors.As(err, &busy):
@@ -40,6 +43,9 @@ func mapDispatchError(err error, configID string) error {
 			configID, busy.Active.ID), busy.Active.ID)
 	case errors.Is(err, workflows.ErrLockNotObtained):
 		return unavailable(fmt.Sprintf("config %s is locked by another request; retry later", configID), err)
+	case errors.Is(err, store.ErrAlreadyExists):
+		// Every job id of this second for the config is taken.
+		return unavailable(fmt.Sprintf("too many jobs for config %s this second; retry later", configID), err)
 	case errors.Is(err, workflows.ErrLockUnavailable):
 		return unavailable("lock service unavailable; retry later", err)
 	}

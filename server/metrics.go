@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -114,11 +115,22 @@ func (m *Metrics) middleware() echo.MiddlewareFunc {
 				route = "unmatched"
 			}
 			method := c.Request().Method
+			if !knownMethods[method] {
+				method = "other"
+			}
 			m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
 			m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 			return err
 		}
 	}
+}
+
+// knownMethods are the HTTP methods that get their own label value; any
+// other method token a client sends counts as "other", so clients cannot
+// create series at will.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
 func (m *Metrics) handler() echo.HandlerFunc {

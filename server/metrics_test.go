@@ -22,6 +22,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("pause: status %d", rec.Code)
 	}
 	srv.serve(newRequest(http.MethodGet, "/no/such/route", ""))
+	srv.serve(newRequest("FOO1", "/healthz", ""))
 	metrics.ObserveLockWait(2*time.Millisecond, nil)
 	metrics.ObserveLockWait(time.Second, workflows.ErrLockUnavailable)
 	metrics.ObserveLockWait(10*time.Second, workflows.ErrLockNotObtained)
@@ -49,6 +50,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if !strings.Contains(body, `method="other"`) || strings.Contains(body, "FOO1") {
+		t.Error("/metrics does not fold an unknown method into method=\"other\"")
 	}
 	if strings.Contains(body, "/no/such/route") {
 		t.Error("/metrics has a series for an unknown path")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -181,4 +182,53 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// unescapePathParams decodes percent-encoded path parameters. echo matches
+// routes on the raw path and leaves "%2D" in c.Param, while clients, the
+// token's org-id and the document's router all mean the decoded value. A
+// value that does not decode is left as it is, for validation to reject.
+func unescapePathParams() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			values := c.ParamValues()
+			for i, v := range values {
+				if !strings.Contains(v, "%") {
+					continue
+				}
+				if decoded, err := url.PathUnescape(v); err == nil {
+					values[i] = decoded
+				}
+			}
+			c.SetParamValues(values...)
+			return next(c)
+		}
+	}
+}
+
+// headAsGet serves HEAD requests with the GET route of the same path, as
+// HTTP requires of every resource that answers GET: the request is routed
+// and handled as GET and the body it writes is discarded. It runs before
+// routing, which reads the method of the request net/http passed in, so it
+// changes that request's method.
+func headAsGet() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if req := c.Request(); req.Method == http.MethodHead {
+				req.Method = http.MethodGet
+				res := c.Response()
+				res.Writer = headResponseWriter{res.Writer}
+			}
+			return next(c)
+		}
+	}
+}
+
+// headResponseWriter sends the status and headers of a response but no body.
+type headResponseWriter struct {
+	http.ResponseWriter
+}
+
+func (w headResponseWriter) Write(p []byte) (int, error) {
+	return len(p), nil
 }

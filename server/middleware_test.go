@@ -193,3 +193,36 @@ func TestCORS(t *testing.T) {
 		}
 	})
 }
+
+func TestHeadServesGetRoutes(t *testing.T) {
+	srv := newTestServer(t)
+	for _, path := range []string{"/healthz", "/openapi.json"} {
+		rec := srv.serve(newRequest(http.MethodHead, path, ""))
+		if rec.Code != http.StatusOK {
+			t.Errorf("HEAD %s: status %d, want 200", path, rec.Code)
+		}
+		if rec.Body.Len() != 0 {
+			t.Errorf("HEAD %s: %d body bytes, want none", path, rec.Body.Len())
+		}
+	}
+	req := authorised(t, newRequest(http.MethodHead, "/api/v1/org_abc123/scanners", ""), "org_abc123")
+	if rec := srv.serve(req); rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Errorf("HEAD scanners: status %d with %d body bytes, want 200 and none", rec.Code, rec.Body.Len())
+	}
+}
+
+func TestPathParametersAreDecoded(t *testing.T) {
+	srv := newTestServer(t)
+
+	req := authorised(t, newRequest(http.MethodGet, "/api/v1/org%5Fabc123/scanners/cfg%2Dmissing", ""), "org_abc123")
+	rec := srv.serve(req)
+	if rec.Code != http.StatusNotFound || decodeError(t, rec).Error != "Config not found" {
+		t.Errorf("encoded ids: status %d, body %s; want 404 Config not found", rec.Code, rec.Body)
+	}
+
+	req = authorised(t, newRequest(http.MethodGet, "/api/v1/org_abc123/scanners/a/b", ""), "org_abc123")
+	rec = srv.serve(req)
+	if rec.Code != http.StatusNotFound || !strings.HasPrefix(decodeError(t, rec).Error, "Not found: GET ") {
+		t.Errorf("extra path segment: status %d, body %s; want a route 404", rec.Code, rec.Body)
+	}
+}

@@ -43,6 +43,7 @@ func New(ctx context.Context, d Deps) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	e.Pre(headAsGet())
 	e.HTTPErrorHandler = newErrorHandler(d.Logger, d.BodyLimit)
 
 	api.RegisterHandlers(e, api.NewStrictHandler(newHandlers(d), nil))
@@ -56,7 +57,7 @@ func New(ctx context.Context, d Deps) (*echo.Echo, error) {
 		e.GET("/metrics", d.Metrics.handler())
 		e.Use(d.Metrics.middleware())
 	}
-	e.Use(recoverPanics(), logRequests(d.Logger))
+	e.Use(recoverPanics(), logRequests(d.Logger), unescapePathParams())
 	if len(d.CORSAllowOrigins) > 0 {
 		e.Use(cors(d.CORSAllowOrigins))
 	}

@@ -111,13 +111,19 @@ func (v *requestValidator) middleware(routes routeSet) echo.MiddlewareFunc {
 			req := c.Request()
 			route, pathParams, err := v.router.FindRoute(req)
 			if err != nil {
-				// NOTE: echo matched a route that the document's router did
-				// not, which only an escaped path should cause. Such a request
-				// goes unvalidated, but the generated binding still checks
-				// the parameter types.
-				return next(c)
+				// echo's router lets the last path parameter run over a "/"
+				// ("/scanners/a/b" matches ":configId"); the document's router
+				// does not, and neither does the contract.
+				return &APIError{Status: http.StatusNotFound, Message: "Not found: " + req.Method + " " + shorten(req.URL.Path, maxEchoedPath), Err: err}
 			}
 
+			// The router returns path parameters as they appear in the raw
+			// path; the values the handlers see are decoded.
+			for name, value := range pathParams {
+				if decoded, err := url.PathUnescape(value); err == nil {
+					pathParams[name] = decoded
+				}
+			}
 			input := &openapi3filter.RequestValidationInput{
 				Request:    req,
 				PathParams: pathParams,

@@ -73,6 +73,14 @@ func parseDatabaseURL(raw string) (target, error) {
 	if strings.HasPrefix(raw, "file:") {
 		return parseSQLiteFileURI(raw)
 	}
+	if scheme, _, ok := strings.Cut(raw, "://"); ok && scheme != "sqlite" {
+		return target{}, fmt.Errorf("unsupported database URL scheme %q: use postgres://, postgresql://, sqlite:// or a file path",
+			shortenScheme(scheme))
+	}
+	if strings.Contains(raw, "=") && strings.ContainsAny(raw, " \t") {
+		// Do not echo it: a key=value connection string may hold a password.
+		return target{}, errors.New("the database URL looks like a key=value connection string: use a postgres:// URL")
+	}
 
 	path := raw
 	if rest, ok := strings.CutPrefix(raw, "sqlite://"); ok {
@@ -140,4 +148,13 @@ func ensureParentDir(file string) error {
 		return fmt.Errorf("creating database directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// shortenScheme bounds the scheme quoted in an error; the rest of the URL,
+// which may hold a password, is never quoted.
+func shortenScheme(scheme string) string {
+	if len(scheme) > 16 {
+		return scheme[:16] + "..."
+	}
+	return scheme
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,5 +85,21 @@ func TestParseDatabaseURL(t *testing.T) {
 	}
 	if redacted.display != "postgres://user:xxxxx@db.internal/app" {
 		t.Errorf("display = %q, want the password redacted", redacted.display)
+	}
+}
+
+func TestParseDatabaseURLRejectsOtherSchemes(t *testing.T) {
+	for _, raw := range []string{
+		"mysql://user:pw@host/db",
+		"host=db user=scott password=TopSecretPw123 dbname=x",
+	} {
+		_, err := parseDatabaseURL(raw)
+		if err == nil {
+			t.Errorf("parseDatabaseURL(%q) accepted it", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "TopSecretPw123") || strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("parseDatabaseURL(%q) error leaks the password: %v", raw, err)
+		}
 	}
 }

@@ -27,32 +27,52 @@ const enqueueAttempts = 3
 // The insert uses ON CONFLICT DO NOTHING and the read locks the row, so
 // concurrent callers on one configuration always end with one row.
 func (q queries) EnqueueAction(ctx context.Context, a PendingAction) (stored PendingAction, coalesced bool, err error) {
+	res, err := q.QueueAction(ctx, a)
+	return res.Stored, res.Coalesced, err
+}
+
+// EnqueueResult is the outcome of QueueAction.
+type EnqueueResult struct {
+	// Stored is the queued row after the call.
+	Stored PendingAction
+	// Coalesced is true when a row was already queued for the config.
+	Coalesced bool
+	// Replaced is the queued row as it was before this call changed its
+	// action or parent id; nil when the call inserted a row or left the
+	// queued one as it was.
+	Replaced *PendingAction
+}
+
+// QueueAction is EnqueueAction that also returns the row it replaced, so
+// that the caller can report the superseded request to its parent.
+func (q queries) QueueAction(ctx context.Context, a PendingAction) (EnqueueResult, error) {
 	switch {
 	case a.OrgID == "" || a.ConfigID == "":
-		return PendingAction{}, false, fmt.Errorf("queueing %s action: the org id and config id are required", a.Action)
+		return EnqueueResult{}, fmt.Errorf("queueing %s action: the org id and config id are required", a.Action)
 	case a.Action != OperationRemove && a.Action != OperationReinstall && a.Action != OperationUninstall:
-		return PendingAction{}, false, fmt.Errorf("queueing action for scanner %s/%s: invalid action %q (expected remove, reinstall or uninstall)",
+		return EnqueueResult{}, fmt.Errorf("queueing action for scanner %s/%s: invalid action %q (expected remove, reinstall or uninstall)",
 			a.OrgID, a.ConfigID, a.Action)
 	}
 
 	for range enqueueAttempts {
+		var res EnqueueResult
 		var found bool
-		err = q.atomic(ctx, func(q queries) error {
+		err := q.atomic(ctx, func(q queries) error {
 			var err error
-			stored, coalesced, found, err = q.enqueueOnce(ctx, a)
+			res, found, err = q.enqueueOnce(ctx, a)
 			return err
 		})
 		if err != nil || found {
-			return stored, coalesced, err
+			return res, err
 		}
 	}
-	return PendingAction{}, false, fmt.Errorf("queueing %s action for scanner %s/%s: the queued row kept disappearing: %w",
+	return EnqueueResult{}, fmt.Errorf("queueing %s action for scanner %s/%s: the queued row kept disappearing: %w",
 		a.Action, a.OrgID, a.ConfigID, ErrConflict)
 }
 
 // enqueueOnce inserts a or coalesces it into the queued row. found is false
 // when the insert hit a row that was gone by the time it was read.
-func (q queries) enqueueOnce(ctx context.Context, a PendingAction) (stored PendingAction, coalesced, found bool, err error) {
+func (q queries) enqueueOnce(ctx context.Context, a PendingAction) (res EnqueueResult, found bool, err error) {
 	created := now()
 	row := pendingActionRow{
 		OrgID:     a.OrgID,
@@ -67,36 +87,37 @@ func (q queries) enqueueOnce(ctx context.Context, a PendingAction) (stored Pendi
 		DoNothing: true,
 	}).Create(&row)
 	if result.Error != nil {
-		return PendingAction{}, false, false, fmt.Errorf("queueing %s action for scanner %s/%s: %w",
+		return EnqueueResult{}, false, fmt.Errorf("queueing %s action for scanner %s/%s: %w",
 			a.Action, a.OrgID, a.ConfigID, result.Error)
 	}
 	if result.RowsAffected > 0 {
-		return pendingActionFromRow(row), false, true, nil
+		return EnqueueResult{Stored: pendingActionFromRow(row)}, true, nil
 	}
 
 	var queued pendingActionRow
 	err = q.with(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).
 		Where("org_id = ? AND config_id = ?", a.OrgID, a.ConfigID).Take(&queued).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return PendingAction{}, false, false, nil
+		return EnqueueResult{}, false, nil
 	}
 	if err != nil {
-		return PendingAction{}, false, false, fmt.Errorf("reading queued action of scanner %s/%s: %w", a.OrgID, a.ConfigID, err)
+		return EnqueueResult{}, false, fmt.Errorf("reading queued action of scanner %s/%s: %w", a.OrgID, a.ConfigID, err)
 	}
 
 	action, parentID := coalesceAction(Operation(queued.Action), queued.ParentID, a)
 	if string(action) == queued.Action && parentID == queued.ParentID {
-		return pendingActionFromRow(queued), true, true, nil
+		return EnqueueResult{Stored: pendingActionFromRow(queued), Coalesced: true}, true, nil
 	}
+	replaced := pendingActionFromRow(queued)
 	queued.Action = string(action)
 	queued.ParentID = parentID
 	queued.UpdatedAt = now()
 	err = q.with(ctx).Model(&pendingActionRow{}).Where("id = ?", queued.ID).
 		Updates(map[string]any{"action": queued.Action, "parent_id": queued.ParentID, "updated_at": queued.UpdatedAt}).Error
 	if err != nil {
-		return PendingAction{}, false, false, fmt.Errorf("updating queued action of scanner %s/%s: %w", a.OrgID, a.ConfigID, err)
+		return EnqueueResult{}, false, fmt.Errorf("updating queued action of scanner %s/%s: %w", a.OrgID, a.ConfigID, err)
 	}
-	return pendingActionFromRow(queued), true, true, nil
+	return EnqueueResult{Stored: pendingActionFromRow(queued), Coalesced: true, Replaced: &replaced}, true, nil
 }
 
 // coalesceAction returns the action and parent id a queued row holds after

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -21,6 +22,10 @@ const (
 	// maxSameSecondJobs bounds the suffixes tried when one operation on one
 	// config is requested several times within the same second.
 	maxSameSecondJobs = 20
+	// sequentialSuffixes is how many of those suffixes count up (-1, -2)
+	// before random ones are drawn, so that a burst of jobs within one
+	// second does not exhaust them.
+	sequentialSuffixes = 3
 )
 
 // ProviderMismatchError means a request named another cloud provider than
@@ -196,17 +201,9 @@ func (d *Dispatcher) Request(ctx context.Context, req Request) (Outcome, error) 
 		var busy *BusyError
 		switch {
 		case errors.As(err, &busy) && req.QueueWhenBusy:
-			_, coalesced, err := d.store.EnqueueAction(ctx, store.PendingAction{
-				OrgID:    req.OrgID,
-				ConfigID: req.ConfigID,
-				Action:   store.Operation(req.Operation),
-				ParentID: req.ParentID,
-			})
-			if err != nil {
-				return err
-			}
+			coalesced, err := d.queue(ctx, scanner, req)
 			out.Queued, out.Coalesced = true, coalesced
-			return nil
+			return err
 		case err != nil:
 			return err
 		}
@@ -248,7 +245,7 @@ func (d *Dispatcher) createIdleJob(ctx context.Context, create func(context.Cont
 		job.Owner, job.LeaseExpiresAt = d.replica, now.Add(d.leaseTTL)
 	}
 	for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
-		job.ID = ScannerJobID(op, scanner.ConfigID, now, attempt)
+		job.ID = ScannerJobID(op, scanner.ConfigID, now, idSuffix(attempt))
 		active, err := create(ctx, job)
 		switch {
 		case err == nil:
@@ -342,6 +339,15 @@ func defaultReplicaID() string {
 		host = "replica"
 	}
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+}
+
+// idSuffix returns the suffix number of a job id's attempt: none first,
+// then counting up, then random numbers.
+func idSuffix(attempt int) int {
+	if attempt <= sequentialSuffixes {
+		return attempt
+	}
+	return sequentialSuffixes + 1 + rand.IntN(1<<20)
 }
 
 func configLockKey(orgID, configID string) string {

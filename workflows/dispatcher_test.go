@@ -437,3 +437,105 @@ func TestReconcilerLeavesLiveLeaseAlone(t *testing.T) {
 		t.Errorf("the other replica's engine runs the job: err = %v", err)
 	}
 }
+
+func TestQueuedActionsNeverVanishFromParents(t *testing.T) {
+	local := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
+	t.Cleanup(local.Close)
+	e := newDispatchEnv(t, local, scanner("cfg-1"))
+	ctx := context.Background()
+
+	if _, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall, ParentID: "ri-scan-p1", QueueWhenBusy: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("same action from another parent is merged", func(t *testing.T) {
+		_, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall, ParentID: "ri-scan-p2", QueueWhenBusy: true})
+		var merged *MergedError
+		if !errors.As(err, &merged) || merged.Queued.ParentID != "ri-scan-p1" {
+			t.Fatalf("err = %v, want a MergedError naming ri-scan-p1", err)
+		}
+		if n, _ := e.store.CountPendingByParent(ctx, testOrg, "ri-scan-p1"); n != 1 {
+			t.Errorf("queued under ri-scan-p1 = %d, want 1", n)
+		}
+	})
+
+	t.Run("superseded action is recorded as failed", func(t *testing.T) {
+		if _, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationUninstall, QueueWhenBusy: true}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := e.store.CountPendingByParent(ctx, testOrg, "ri-scan-p1"); n != 0 {
+			t.Errorf("queued under ri-scan-p1 = %d, want 0 after the uninstall replaced it", n)
+		}
+		jobs, err := e.store.ListJobsByParent(ctx, testOrg, "ri-scan-p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 1 || jobs[0].Status != store.JobFailed || !strings.Contains(jobs[0].Error, "superseded by a later uninstall") {
+			t.Fatalf("jobs of ri-scan-p1 = %+v, want one failed job saying it was superseded", jobs)
+		}
+		if jobs[0].Operation != store.OperationReinstall || jobs[0].ConfigID != "cfg-1" || jobs[0].Region != "us-east-1" {
+			t.Errorf("recorded job = %+v", jobs[0])
+		}
+	})
+}
+
+func TestQueuedActionOfRemovedConfigIsRecorded(t *testing.T) {
+	e := newDispatchEnv(t, nil, scanner("cfg-1"))
+	ctx := context.Background()
+
+	removal, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationRemove})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall, ParentID: "ri-scan-p3", QueueWhenBusy: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.runReconciler(t)
+	e.waitJob(t, removal.Job.ID, store.JobSucceeded)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		jobs, err := e.store.ListJobsByParent(ctx, testOrg, "ri-scan-p3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 1 {
+			if jobs[0].Status != store.JobFailed || !strings.Contains(jobs[0].Error, "was removed before the queued reinstall ran") {
+				t.Errorf("recorded job = %+v", jobs[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no job recorded under ri-scan-p3: %+v", jobs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, _ := e.store.CountPendingByParent(ctx, testOrg, "ri-scan-p3"); n != 0 {
+		t.Errorf("queued under ri-scan-p3 = %d, want 0", n)
+	}
+}
+
+func TestJobIDsOfOneSecondNeverRunOut(t *testing.T) {
+	at := time.Unix(1733980800, 0)
+	e := newDispatchEnv(t, nil, scanner("cfg-1"))
+	e.d.now = func() time.Time { return at }
+	ctx := context.Background()
+
+	seen := map[string]bool{}
+	for i := 0; i < 40; i++ {
+		out, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall})
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if seen[out.Job.ID] {
+			t.Fatalf("request %d reused job id %s", i, out.Job.ID)
+		}
+		seen[out.Job.ID] = true
+		if _, _, err := e.store.FinishJob(ctx, out.Job.ID, store.JobProgress{Status: store.JobSucceeded}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func (d *Dispatcher) StartOrgRemoval(ctx context.Context, orgID, cloudOrgID, pro
 			UpdatedAt:           now,
 		}
 		for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
-			job.ID = RemoveOrgJobID(cloudOrgID, now, attempt)
+			job.ID = RemoveOrgJobID(cloudOrgID, now, idSuffix(attempt))
 			err = d.store.CreateJob(ctx, job)
 			if !errors.Is(err, store.ErrAlreadyExists) {
 				break

@@ -259,7 +259,14 @@ func (d *Dispatcher) DispatchQueued(ctx context.Context, a store.PendingAction) 
 			if errors.Is(err, store.ErrNotFound) {
 				d.logger.Info("dropped a queued action: its config was removed", "org_id", a.OrgID,
 					"config_id", a.ConfigID, "action", a.Action, "parent_id", a.ParentID)
-				return tx.DeletePendingAction(ctx, a.ID)
+				if err := tx.DeletePendingAction(ctx, a.ID); err != nil {
+					return err
+				}
+				var like store.Job
+				if jobs, _, err := tx.ListJobsByConfig(ctx, a.OrgID, a.ConfigID, 1); err == nil && len(jobs) > 0 {
+					like = jobs[0]
+				}
+				return d.recordUnrun(ctx, tx, like, a, removedReason(a))
 			}
 			if err != nil {
 				return err

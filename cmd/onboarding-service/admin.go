@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/scanner-ops/onboarding-service/server/auth"
 	"github.com/scanner-ops/onboarding-service/store"
+	"github.com/scanner-ops/onboarding-service/workflows"
 )
 
 // defaultTokenTTL is the lifetime of tokens printed by the token command.
@@ -28,6 +30,9 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	if orgID == "" {
+		return errors.New("--org is required: the organisation id to put in the token's org-id claim")
 	}
 	if !store.ValidOrgID(orgID) {
 		return fmt.Errorf("--org %q is invalid: use 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' or '-'", orgID)
@@ -91,6 +96,9 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("fixture %s: %w", path, err)
 	}
+	if err := checkSimulatedSteps(fixture); err != nil {
+		return fmt.Errorf("fixture %s: %w", path, err)
+	}
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -135,4 +143,32 @@ func openStore(ctx context.Context, cfg *config) (*store.Store, error) {
 		return nil, fmt.Errorf("migrating database: %w", err)
 	}
 	return st, nil
+}
+
+// checkSimulatedSteps rejects a simulate block whose failAtStep names no
+// step of any operation: such a failure would never happen.
+func checkSimulatedSteps(f store.Fixture) error {
+	known := map[string]bool{}
+	var names []string
+	for _, op := range []workflows.Operation{workflows.OperationRemove, workflows.OperationReinstall, workflows.OperationUninstall} {
+		for _, step := range workflows.Steps[op] {
+			if !known[step] {
+				known[step] = true
+				names = append(names, step)
+			}
+		}
+	}
+
+	for i, org := range f.Organizations {
+		for j, cloudOrg := range org.CloudOrganizations {
+			for k, s := range cloudOrg.Scanners {
+				if s.Simulate == nil || s.Simulate.FailAtStep == "" || known[s.Simulate.FailAtStep] {
+					continue
+				}
+				return fmt.Errorf("organizations[%d].cloudOrganizations[%d].scanners[%d].simulate.failAtStep: unknown step %q: use one of %s",
+					i, j, k, s.Simulate.FailAtStep, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }

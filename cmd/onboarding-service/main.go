@@ -44,16 +44,20 @@ func main() {
 	defer stop()
 
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "onboarding-service:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // the flag package has printed the help
 		}
+		fmt.Fprintln(os.Stderr, "onboarding-service:", err)
 		os.Exit(2)
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	command := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		command = "help"
+	case len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-':
 		command, args = args[0], args[1:]
 	}
 
@@ -73,9 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return runWorkflowRender(args[1:], stdout, stderr)
 	case "version":
+		if len(args) > 0 {
+			return fmt.Errorf("version takes no arguments, got %q", args[0])
+		}
 		fmt.Fprintln(stdout, version)
 		return nil
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
@@ -85,7 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // parseFlags registers the configuration on a flag set named after the
-// command, parses args and validates the result.
+// command, parses args and validates the result. Only seed takes
+// positional arguments; any other command rejects them.
 func parseFlags(command string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (*config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("onboarding-service "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -96,6 +104,9 @@ func parseFlags(command string, args []string, stderr io.Writer, extra func(fs *
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
+	}
+	if command != "seed" && fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("%s takes no arguments, got %q", command, fs.Arg(0))
 	}
 	if err := envErr(); err != nil {
 		return nil, nil, err
