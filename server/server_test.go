@@ -74,7 +74,7 @@ type testServer struct {
 
 // newTestServer builds a server. Each configure function may change the
 // dependencies before New receives them.
-func newTestServer(t *testing.T, configure ...func(*Deps)) *testServer {
+func newTestServer(t testing.TB, configure ...func(*Deps)) *testServer {
 	t.Helper()
 	d, logs := newTestDeps(t)
 	for _, fn := range configure {
@@ -90,7 +90,7 @@ func newTestServer(t *testing.T, configure ...func(*Deps)) *testServer {
 
 // newTestDeps returns complete dependencies on a fresh SQLite database and
 // the buffer that receives their logs.
-func newTestDeps(t *testing.T) (Deps, *logBuffer) {
+func newTestDeps(t testing.TB) (Deps, *logBuffer) {
 	t.Helper()
 	ctx := context.Background()
 
@@ -158,14 +158,14 @@ func newRequest(method, target, body string) *http.Request {
 }
 
 // authorised sets a bearer token for orgID on req and returns req.
-func authorised(t *testing.T, req *http.Request, orgID string) *http.Request {
+func authorised(t testing.TB, req *http.Request, orgID string) *http.Request {
 	t.Helper()
 	req.Header.Set(echo.HeaderAuthorization, "Bearer "+mintToken(t, orgID))
 	return req
 }
 
 // mintToken returns a token for orgID that is valid for an hour.
-func mintToken(t *testing.T, orgID string) string {
+func mintToken(t testing.TB, orgID string) string {
 	t.Helper()
 	token, err := auth.Mint(testSecret, orgID, time.Hour, time.Now())
 	if err != nil {
