@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -168,8 +169,13 @@ func (h *handlers) BatchReinstallScanners(ctx context.Context, request api.Batch
 	return api.BatchReinstallScanners202JSONResponse{BatchJobAcceptedJSONResponse: batchAccepted(parentID, results)}, nil
 }
 
-// newParent records a batch correlation id for the organisation.
+// newParent records a batch correlation id for the organisation, once the
+// lock service has answered: without it every item would fail, and the
+// client would be left polling a parent with nothing in it.
 func (h *handlers) newParent(ctx context.Context, orgID string, op workflows.Operation) (string, error) {
+	if err := h.requireLocks(ctx); err != nil {
+		return "", err
+	}
 	parentID := workflows.BatchParentID(op)
 	addLogAttrs(ctx, slog.String("parent_id", parentID))
 	err := h.deps.Store.CreateParentOperation(ctx, store.ParentOperation{
@@ -230,4 +236,17 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// lockCheckTimeout bounds the check of the lock service before a batch.
+const lockCheckTimeout = 2 * time.Second
+
+// requireLocks answers 503 when the lock service cannot be reached.
+func (h *handlers) requireLocks(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
+	defer cancel()
+	if err := h.deps.Locker.Ping(ctx); err != nil {
+		return unavailable("lock service unavailable; retry later", err)
+	}
+	return nil
 }

@@ -84,6 +84,9 @@ func (h *handlers) RemoveCloudProvider(ctx context.Context, request api.RemoveCl
 		return nil, notFound(fmt.Sprintf("No cloud organizations found for cloud provider %s", provider))
 	}
 
+	if err := h.requireLocks(ctx); err != nil {
+		return nil, err
+	}
 	parentID := workflows.RemoveProviderParentID(provider)
 	addLogAttrs(ctx, slog.String("parent_id", parentID))
 	err = h.deps.Store.CreateParentOperation(ctx, store.ParentOperation{

@@ -17,7 +17,9 @@ func (q queries) CreateJob(ctx context.Context, job Job) error {
 	if err != nil {
 		return err
 	}
-	err = q.with(ctx).Create(&row).Error
+	// A savepoint inside a transaction, so that a duplicate id, which
+	// callers handle by trying another, does not abort the transaction.
+	err = q.atomic(ctx, func(q queries) error { return q.with(ctx).Create(&row).Error })
 	if isDuplicateKey(err) {
 		return fmt.Errorf("creating job %s: %w", job.ID, ErrAlreadyExists)
 	}

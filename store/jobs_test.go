@@ -596,3 +596,36 @@ func TestJobStats(t *testing.T) {
 		})
 	}
 }
+
+func TestDuplicateJobInsideTransaction(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, b.newURL(t))
+			ctx := t.Context()
+			now := time.Now().UTC()
+			job := store.Job{ID: "ri-scan-dup-1", Operation: store.OperationReinstall, OrgID: "org_a",
+				ConfigID: "cfg-dup", Status: store.JobFailed, CreatedAt: now, UpdatedAt: now}
+			if err := s.CreateJob(ctx, job); err != nil {
+				t.Fatal(err)
+			}
+
+			// A caller that meets a taken id tries another in the same
+			// transaction; on PostgreSQL the failed insert must not abort it.
+			err := s.Transaction(ctx, func(tx *store.Tx) error {
+				if err := tx.CreateJob(ctx, job); !errors.Is(err, store.ErrAlreadyExists) {
+					return fmt.Errorf("duplicate insert: %v, want ErrAlreadyExists", err)
+				}
+				job.ID = "ri-scan-dup-1-1"
+				return tx.CreateJob(ctx, job)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetJob(ctx, "org_a", "ri-scan-dup-1-1"); err != nil {
+				t.Errorf("second job after a duplicate in one transaction: %v", err)
+			}
+		})
+	}
+}

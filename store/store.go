@@ -59,9 +59,6 @@ type Tx struct {
 type queries struct {
 	db      *gorm.DB
 	dialect string
-	// inTx is true when db is a transaction, so methods that need one run
-	// their steps directly in it.
-	inTx bool
 }
 
 // Open connects to url and checks the connection. url is a postgres:// or
@@ -191,13 +188,13 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
-// atomic runs fn in a transaction, or directly when q already is one.
+// atomic runs fn in a transaction. When q already is one, GORM runs fn
+// under a SAVEPOINT instead, so a failed statement in fn (a duplicate key
+// that the caller handles) rolls back fn alone: on PostgreSQL a failed
+// statement would otherwise abort the whole outer transaction.
 func (q queries) atomic(ctx context.Context, fn func(q queries) error) error {
-	if q.inTx {
-		return fn(q)
-	}
 	return q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(queries{db: tx, dialect: q.dialect, inTx: true})
+		return fn(queries{db: tx, dialect: q.dialect})
 	})
 }
 

@@ -260,6 +260,19 @@ func TestReplicasShareWork(t *testing.T) {
 			t.Errorf("a rejected reinstall left %d new jobs", after-before)
 		}
 
+		parentsBefore := len(listConfigJobs(t, clients[1], "cfg-busy-1").Jobs)
+		batch, err := c.Client(t, demoOrgID).BatchReinstallScannersWithResponse(context.Background(), demoOrgID,
+			api.BatchScannerRequest{Scanners: []api.BatchScannerItem{{ConfigID: "cfg-busy-1", CloudProvider: "aws"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batch.StatusCode() != http.StatusServiceUnavailable || batch.JSON503 == nil {
+			t.Errorf("batch reinstall without Redis: status %d, body %s; want 503", batch.StatusCode(), batch.Body)
+		}
+		if after := len(listConfigJobs(t, clients[1], "cfg-busy-1").Jobs); after != parentsBefore {
+			t.Errorf("a rejected batch left %d new jobs", after-parentsBefore)
+		}
+
 		ready, err := c.Client(t, demoOrgID).GetReadyzWithResponse(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -350,6 +350,30 @@ func TestOrgRemoval(t *testing.T) {
 		}
 	})
 
+	t.Run("succeeds when a queued removal finds its scanner gone", func(t *testing.T) {
+		e := newDispatchEnv(t, nil, scanner("cfg-1"))
+		ctx := context.Background()
+
+		removal, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationRemove})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := e.d.StartOrgRemoval(ctx, testOrg, "o-test", "aws", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.runReconciler(t)
+		e.waitJob(t, removal.Job.ID, store.JobSucceeded)
+		done := e.waitJob(t, job.ID, store.JobSucceeded)
+		if done.CurrentStep != StepDeletingCredentials {
+			t.Errorf("organisation removal = %+v", done)
+		}
+		children, err := e.store.ListJobsByParent(ctx, testOrg, job.ID)
+		if err != nil || len(children) != 1 || children[0].Status != store.JobSucceeded {
+			t.Errorf("children = %+v, %v; want one succeeded record of the queued removal", children, err)
+		}
+	})
+
 	t.Run("queues busy scanners behind their workflow", func(t *testing.T) {
 		e := newDispatchEnv(t, nil, scanner("cfg-busy"))
 		ctx := context.Background()

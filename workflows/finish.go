@@ -3,7 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/scanner-ops/onboarding-service/store"
 )
@@ -30,7 +29,7 @@ func (d *Dispatcher) Finish(ctx context.Context, job store.Job, p store.JobProgr
 		if errors.Is(err, store.ErrNotFound) {
 			d.logger.Info("dropped a queued action: its config was removed", "org_id", job.OrgID,
 				"config_id", job.ConfigID, "action", action.Action, "parent_id", action.ParentID, "job_id", job.ID)
-			return d.recordUnrun(ctx, tx, job, action, removedReason(action))
+			return d.recordRemoved(ctx, tx, job, action)
 		}
 		if err != nil {
 			return err
@@ -95,8 +94,4 @@ func applyEffect(ctx context.Context, tx *store.Tx, job store.Job, p store.JobPr
 		return nil
 	}
 	return err
-}
-
-func removedReason(a store.PendingAction) string {
-	return fmt.Sprintf("config %s was removed before the queued %s ran", a.ConfigID, a.Action)
 }

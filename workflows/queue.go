@@ -50,7 +50,7 @@ func (d *Dispatcher) queue(ctx context.Context, scanner store.Scanner, req Reque
 
 		if r := res.Replaced; r != nil && r.ParentID != "" && (r.ParentID != res.Stored.ParentID || r.Action != res.Stored.Action) {
 			reason := fmt.Sprintf("the queued %s was superseded by a later %s request", r.Action, req.Operation)
-			return d.recordUnrun(ctx, tx, jobLike(scanner), *r, reason)
+			return d.recordUnrun(ctx, tx, jobLike(scanner), *r, store.JobFailed, reason)
 		}
 		return nil
 	})
@@ -64,11 +64,13 @@ func (d *Dispatcher) queue(ctx context.Context, scanner store.Scanner, req Reque
 	return res.Coalesced, nil
 }
 
-// recordUnrun writes a failed job under the parent of a queued action that
+// recordUnrun writes a finished job under the parent of a queued action that
 // will never run, because the config was removed or a later request
 // superseded it. Without it the parent's listing would count neither a job
-// nor a queued action for the item, and report the work done.
-func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.Job, a store.PendingAction, reason string) error {
+// nor a queued action for the item, and report the work done. status is
+// failed, except for a removal whose config is already gone: its goal is
+// reached.
+func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.Job, a store.PendingAction, status store.JobStatus, reason string) error {
 	if a.ParentID == "" {
 		return nil
 	}
@@ -82,7 +84,7 @@ func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.J
 		CloudProvider:       like.CloudProvider,
 		CloudOrganizationID: like.CloudOrganizationID,
 		Region:              like.Region,
-		Status:              store.JobFailed,
+		Status:              status,
 		Error:               reason,
 		Engine:              EngineService,
 		Submitted:           true,
@@ -99,7 +101,7 @@ func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.J
 	if err != nil {
 		return fmt.Errorf("recording the queued %s of config %s that will not run: %w", a.Action, a.ConfigID, err)
 	}
-	d.logger.Info("queued action will not run; recorded it as failed under its parent", "job_id", job.ID,
+	d.logger.Info("queued action will not run; recorded it under its parent", "job_id", job.ID, "status", status,
 		"org_id", a.OrgID, "config_id", a.ConfigID, "action", a.Action, "parent_id", a.ParentID, "reason", reason)
 	return nil
 }
@@ -107,4 +109,15 @@ func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.J
 // jobLike carries a scanner's location into jobs recorded for it.
 func jobLike(s store.Scanner) store.Job {
 	return store.Job{CloudProvider: s.CloudProvider, CloudOrganizationID: s.CloudOrganizationID, Region: s.Region}
+}
+
+// recordRemoved records a queued action whose config was removed before it
+// ran: a removal has nothing left to do and succeeds, anything else fails.
+func (d *Dispatcher) recordRemoved(ctx context.Context, tx *store.Tx, like store.Job, a store.PendingAction) error {
+	if a.Action == store.OperationRemove {
+		return d.recordUnrun(ctx, tx, like, a, store.JobSucceeded,
+			fmt.Sprintf("config %s was removed before the queued removal ran; nothing was left to remove", a.ConfigID))
+	}
+	return d.recordUnrun(ctx, tx, like, a, store.JobFailed,
+		fmt.Sprintf("config %s was removed before the queued %s ran", a.ConfigID, a.Action))
 }

@@ -266,7 +266,7 @@ func (d *Dispatcher) DispatchQueued(ctx context.Context, a store.PendingAction) 
 				if jobs, _, err := tx.ListJobsByConfig(ctx, a.OrgID, a.ConfigID, 1); err == nil && len(jobs) > 0 {
 					like = jobs[0]
 				}
-				return d.recordUnrun(ctx, tx, like, a, removedReason(a))
+				return d.recordRemoved(ctx, tx, like, a)
 			}
 			if err != nil {
 				return err

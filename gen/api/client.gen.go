@@ -2489,6 +2489,11 @@ type RemoveCloudProviderResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// RemoveCloudProviderResponse503Headers the declared response headers of an HTTP 503 response for RemoveCloudProvider
+type RemoveCloudProviderResponse503Headers struct {
+	RetryAfter int
+}
+
 type RemoveCloudProviderResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2504,10 +2509,14 @@ type RemoveCloudProviderResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *RemoveCloudProviderResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RemoveCloudProviderResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveCloudProviderResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -2538,6 +2547,11 @@ func (r RemoveCloudProviderResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RemoveCloudProviderResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RemoveCloudProviderResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3032,6 +3046,11 @@ type BatchReinstallScannersResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// BatchReinstallScannersResponse503Headers the declared response headers of an HTTP 503 response for BatchReinstallScanners
+type BatchReinstallScannersResponse503Headers struct {
+	RetryAfter int
+}
+
 type BatchReinstallScannersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3049,10 +3068,14 @@ type BatchReinstallScannersResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *BatchReinstallScannersResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *BatchReinstallScannersResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *BatchReinstallScannersResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -3088,6 +3111,11 @@ func (r BatchReinstallScannersResponse) GetJSON415() *UnsupportedMediaType {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r BatchReinstallScannersResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BatchReinstallScannersResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3130,6 +3158,11 @@ type BatchRemoveScannersResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// BatchRemoveScannersResponse503Headers the declared response headers of an HTTP 503 response for BatchRemoveScanners
+type BatchRemoveScannersResponse503Headers struct {
+	RetryAfter int
+}
+
 type BatchRemoveScannersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3147,10 +3180,14 @@ type BatchRemoveScannersResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *BatchRemoveScannersResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *BatchRemoveScannersResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *BatchRemoveScannersResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -3186,6 +3223,11 @@ func (r BatchRemoveScannersResponse) GetJSON415() *UnsupportedMediaType {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r BatchRemoveScannersResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BatchRemoveScannersResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4588,6 +4630,13 @@ func ParseRemoveCloudProviderResponse(rsp *http.Response) (*RemoveCloudProviderR
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4618,6 +4667,16 @@ func ParseRemoveCloudProviderResponse(rsp *http.Response) (*RemoveCloudProviderR
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveCloudProviderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5123,6 +5182,13 @@ func ParseBatchReinstallScannersResponse(rsp *http.Response) (*BatchReinstallSca
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5153,6 +5219,16 @@ func ParseBatchReinstallScannersResponse(rsp *http.Response) (*BatchReinstallSca
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers BatchReinstallScannersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5221,6 +5297,13 @@ func ParseBatchRemoveScannersResponse(rsp *http.Response) (*BatchRemoveScannersR
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5251,6 +5334,16 @@ func ParseBatchRemoveScannersResponse(rsp *http.Response) (*BatchRemoveScannersR
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers BatchRemoveScannersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -1082,6 +1082,21 @@ func (response RemoveCloudProvider500JSONResponse) VisitRemoveCloudProviderRespo
 	return err
 }
 
+type RemoveCloudProvider503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RemoveCloudProvider503JSONResponse) VisitRemoveCloudProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PauseScannerRequestObject struct {
 	OrgID  OrgID `json:"orgID"`
 	Params PauseScannerParams
@@ -1700,6 +1715,21 @@ func (response BatchReinstallScanners500JSONResponse) VisitBatchReinstallScanner
 	return err
 }
 
+type BatchReinstallScanners503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response BatchReinstallScanners503JSONResponse) VisitBatchReinstallScannersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BatchRemoveScannersRequestObject struct {
 	OrgID OrgID `json:"orgID"`
 	Body  *BatchRemoveScannersJSONRequestBody
@@ -1808,6 +1838,21 @@ func (response BatchRemoveScanners500JSONResponse) VisitBatchRemoveScannersRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BatchRemoveScanners503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response BatchRemoveScanners503JSONResponse) VisitBatchRemoveScannersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
