@@ -118,6 +118,8 @@ func mapError(err error, c echo.Context, bodyLimit int64) (response *APIError, c
 		}
 	case errors.As(err, &httpErr):
 		response = mapEchoError(httpErr, c, bodyLimit)
+	case store.IsUnavailable(err):
+		response = unavailable("database unavailable; retry later", err)
 	default:
 		response.Status = statusOfSentinel(err)
 	}

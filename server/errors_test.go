@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +28,7 @@ func TestErrorHandlerMapsErrors(t *testing.T) {
 		"/test/store-conflict":   fmt.Errorf("updating config cfg-1: %w", store.ErrConflict),
 		"/test/bad-request":      badRequest("configId %q is unknown", "cfg-1"),
 		"/test/unknown":          errors.New("database is locked"),
+		"/test/database-down":    fmt.Errorf("reading config cfg-1: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
 		"/test/api-500":          &APIError{Status: http.StatusInternalServerError, Message: "secret detail", Err: errors.New("boom")},
 	}
 	for path, err := range routes {
@@ -47,6 +50,7 @@ func TestErrorHandlerMapsErrors(t *testing.T) {
 		{"/test/store-conflict", http.StatusConflict, "Conflict", "", "30"},
 		{"/test/bad-request", http.StatusBadRequest, `configId "cfg-1" is unknown`, "", ""},
 		{"/test/unknown", http.StatusInternalServerError, "Internal server error", "", ""},
+		{"/test/database-down", http.StatusServiceUnavailable, "database unavailable; retry later", "", "30"},
 		{"/test/api-500", http.StatusInternalServerError, "Internal server error", "", ""},
 	}
 	for _, tc := range tests {

@@ -134,7 +134,9 @@ var knownMethods = map[string]bool{
 }
 
 func (m *Metrics) handler() echo.HandlerFunc {
-	return echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	// ContinueOnError serves every metric that could be gathered: a database
+	// outage then leaves the request and reconciler metrics readable.
+	return echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 }
 
 // storeCollector reads job and queue gauges from the database at scrape time.

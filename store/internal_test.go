@@ -1,8 +1,13 @@
 package store
 
 import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,6 +105,26 @@ func TestParseDatabaseURLRejectsOtherSchemes(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "TopSecretPw123") || strings.Contains(err.Error(), ":pw@") {
 			t.Errorf("parseDatabaseURL(%q) error leaks the password: %v", raw, err)
+		}
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("syntax error at or near SELECT"), false},
+		{fmt.Errorf("reading scanner o/c: %w", ErrNotFound), false},
+		{fmt.Errorf("reading scanner o/c: %w", refused), true},
+		{fmt.Errorf("listing jobs: %w", driver.ErrBadConn), true},
+		{fmt.Errorf("listing jobs: %w", syscall.ECONNRESET), true},
+	}
+	for _, c := range cases {
+		if got := IsUnavailable(c.err); got != c.want {
+			t.Errorf("IsUnavailable(%v) = %t, want %t", c.err, got, c.want)
 		}
 	}
 }

@@ -724,6 +724,21 @@ func (response ListJobs500JSONResponse) VisitListJobsResponse(w http.ResponseWri
 	return err
 }
 
+type ListJobs503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListJobs503JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJobRequestObject struct {
 	JobID JobID `json:"jobId"`
 }
@@ -823,6 +838,21 @@ func (response GetJob500JSONResponse) VisitGetJobResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetJob503JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1191,6 +1221,21 @@ func (response PauseScanner500JSONResponse) VisitPauseScannerResponse(w http.Res
 	return err
 }
 
+type PauseScanner503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PauseScanner503JSONResponse) VisitPauseScannerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReinstallScannerRequestObject struct {
 	OrgID  OrgID `json:"orgID"`
 	Params ReinstallScannerParams
@@ -1493,6 +1538,21 @@ func (response UnpauseScanner500JSONResponse) VisitUnpauseScannerResponse(w http
 	return err
 }
 
+type UnpauseScanner503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UnpauseScanner503JSONResponse) VisitUnpauseScannerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BatchPauseScannersRequestObject struct {
 	OrgID OrgID `json:"orgID"`
 	Body  *BatchPauseScannersJSONRequestBody
@@ -1599,6 +1659,21 @@ func (response BatchPauseScanners500JSONResponse) VisitBatchPauseScannersRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BatchPauseScanners503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response BatchPauseScanners503JSONResponse) VisitBatchPauseScannersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1967,6 +2042,21 @@ func (response BatchUnpauseScanners500JSONResponse) VisitBatchUnpauseScannersRes
 	return err
 }
 
+type BatchUnpauseScanners503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response BatchUnpauseScanners503JSONResponse) VisitBatchUnpauseScannersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableRegionRequestObject struct {
 	OrgID OrgID `json:"orgID"`
 	Body  *DisableRegionJSONRequestBody
@@ -2087,6 +2177,21 @@ func (response DisableRegion500JSONResponse) VisitDisableRegionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableRegion503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DisableRegion503JSONResponse) VisitDisableRegionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2327,6 +2432,21 @@ func (response ListScanners500JSONResponse) VisitListScannersResponse(w http.Res
 	return err
 }
 
+type ListScanners503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListScanners503JSONResponse) VisitListScannersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetScannerRequestObject struct {
 	OrgID    OrgID    `json:"orgID"`
 	ConfigID ConfigID `json:"configId"`
@@ -2417,6 +2537,21 @@ func (response GetScanner500JSONResponse) VisitGetScannerResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScanner503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetScanner503JSONResponse) VisitGetScannerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
