@@ -28,6 +28,10 @@ import (
 const (
 	DefaultNamespace     = "default"
 	DefaultUnpickedAfter = 5 * time.Minute
+	// DefaultCallTimeout and DefaultSubmitTimeout are the defaults of
+	// Config.CallTimeout and Config.SubmitTimeout.
+	DefaultCallTimeout   = 10 * time.Second
+	DefaultSubmitTimeout = 15 * time.Second
 )
 
 // DefaultSubmitBackoff spaces the attempts of a create or get that failed
@@ -74,6 +78,12 @@ type Config struct {
 	// WatchBackoff spaces the restarts of the watch started by Start. The
 	// zero value means DefaultWatchBackoff.
 	WatchBackoff wait.Backoff
+	// CallTimeout bounds one read of the Kubernetes API (Status, Ping), and
+	// SubmitTimeout one Submit with its retries, so that a stalled API
+	// server cannot hold a request or the reconciler forever. Zero means
+	// DefaultCallTimeout and DefaultSubmitTimeout.
+	CallTimeout   time.Duration
+	SubmitTimeout time.Duration
 	// UnpickedAfter is how long a workflow may stay without a phase before
 	// the engine warns that no workflow controller picked it up. Zero means
 	// DefaultUnpickedAfter (5m).
@@ -96,6 +106,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.UnpickedAfter <= 0 {
 		cfg.UnpickedAfter = DefaultUnpickedAfter
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.SubmitTimeout <= 0 {
+		cfg.SubmitTimeout = DefaultSubmitTimeout
 	}
 	return cfg
 }
@@ -203,6 +219,8 @@ func (e *Engine) Namespace() string { return e.cfg.Namespace }
 // connection, the credentials, the list permission and that the Argo CRDs
 // are installed.
 func (e *Engine) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	defer cancel()
 	_, err := e.client.ArgoprojV1alpha1().Workflows(e.cfg.Namespace).List(ctx, listOptions(e.selector, 1))
 	if err != nil {
 		return fmt.Errorf("listing Argo workflows in namespace %s: %w", e.cfg.Namespace, err)

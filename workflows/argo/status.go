@@ -29,6 +29,8 @@ const maxNodeStatusBytes = 64 << 20
 // workflows.ErrWorkflowNotFound.
 func (e *Engine) Status(ctx context.Context, name string) (workflows.Status, error) {
 	name = workflows.SafeName(name, workflows.MaxNameLength)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	defer cancel()
 	wf, err := e.client.ArgoprojV1alpha1().Workflows(e.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		e.forgetUnpicked(name)

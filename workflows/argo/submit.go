@@ -29,6 +29,8 @@ func (e *Engine) Submit(ctx context.Context, s workflows.Submission) error {
 		return fmt.Errorf("submitting workflow %s: unknown operation %q: %w", s.Name, s.Operation, workflows.ErrPermanent)
 	}
 	wf := BuildWorkflow(s, e.cfg)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.SubmitTimeout)
+	defer cancel()
 
 	err := e.retryTransient(ctx, "creating workflow "+wf.Name, func(ctx context.Context) error {
 		_, err := e.client.ArgoprojV1alpha1().Workflows(e.cfg.Namespace).Create(ctx, wf.DeepCopy(), metav1.CreateOptions{})
