@@ -84,10 +84,18 @@ func (m *Metrics) MustRegister(collectors ...prometheus.Collector) {
 	m.registry.MustRegister(collectors...)
 }
 
-// TrackReconciler makes /metrics report the time since lastPass, the end of
-// the reconciler's last pass. Call it before the server starts serving.
-func (m *Metrics) TrackReconciler(lastPass func() time.Time) {
-	m.gauges.lastPass = lastPass
+// ReconcilerProgress is what /metrics reports of the reconciler.
+type ReconcilerProgress interface {
+	// LastPass returns when the last pass finished; zero before the first.
+	LastPass() time.Time
+	// Errors counts the jobs and queued actions passes failed to handle.
+	Errors() uint64
+}
+
+// TrackReconciler makes /metrics report the time since r's last pass and
+// its error count. Call it before the server starts serving.
+func (m *Metrics) TrackReconciler(r ReconcilerProgress) {
+	m.gauges.reconciler = r
 }
 
 // ObserveLockWait records how long obtaining a lock took; it fits
@@ -141,8 +149,8 @@ func (m *Metrics) handler() echo.HandlerFunc {
 
 // storeCollector reads job and queue gauges from the database at scrape time.
 type storeCollector struct {
-	src      MetricsSources
-	lastPass func() time.Time
+	src        MetricsSources
+	reconciler ReconcilerProgress
 }
 
 var (
@@ -154,6 +162,8 @@ var (
 		"Age of the oldest pending or running job; 0 when there is none.", nil, nil)
 	lagDesc = prometheus.NewDesc(metricsNamespace+"_reconciler_lag_seconds",
 		"Time since this replica's reconciler last finished a pass.", nil, nil)
+	reconcileErrorsDesc = prometheus.NewDesc(metricsNamespace+"_reconciler_errors_total",
+		"Jobs and queued actions this replica's reconciler failed to handle; each is retried on the next pass.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -161,6 +171,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDesc
 	ch <- oldestDesc
 	ch <- lagDesc
+	ch <- reconcileErrorsDesc
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -183,9 +194,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 	}
 
-	if c.lastPass != nil {
-		if last := c.lastPass(); !last.IsZero() {
+	if c.reconciler != nil {
+		if last := c.reconciler.LastPass(); !last.IsZero() {
 			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, time.Since(last).Seconds())
 		}
+		ch <- prometheus.MustNewConstMetric(reconcileErrorsDesc, prometheus.CounterValue, float64(c.reconciler.Errors()))
 	}
 }

@@ -13,7 +13,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	var metrics *Metrics
 	srv := newTestServer(t, func(d *Deps) {
 		metrics = NewMetrics(MetricsSources{Store: d.Store, Logger: discardLogger()})
-		metrics.TrackReconciler(func() time.Time { return time.Now().Add(-3 * time.Second) })
+		metrics.TrackReconciler(fakeReconciler{last: time.Now().Add(-3 * time.Second), errors: 7})
 		d.Metrics = metrics
 	})
 
@@ -45,6 +45,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`onboarding_lock_wait_seconds_count{outcome="unavailable"} 1`,
 		`onboarding_lock_wait_seconds_count{outcome="timeout"} 1`,
 		`onboarding_reconciler_lag_seconds 3`,
+		`onboarding_reconciler_errors_total 7`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
@@ -58,3 +59,11 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Error("/metrics has a series for an unknown path")
 	}
 }
+
+type fakeReconciler struct {
+	last   time.Time
+	errors uint64
+}
+
+func (f fakeReconciler) LastPass() time.Time { return f.last }
+func (f fakeReconciler) Errors() uint64      { return f.errors }

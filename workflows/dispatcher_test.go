@@ -563,3 +563,62 @@ func TestJobIDsOfOneSecondNeverRunOut(t *testing.T) {
 		}
 	}
 }
+
+func TestReplicaThatLostLeaseCancelsItsCopy(t *testing.T) {
+	first := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
+	t.Cleanup(first.Close)
+	e := newDispatchEnvWithLease(t, first, 20*time.Millisecond, scanner("cfg-1"))
+	ctx := context.Background()
+
+	out, err := e.d.Request(ctx, Request{OrgID: testOrg, ConfigID: "cfg-1", Operation: OperationReinstall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first replica stalls past its lease, which the second replica's
+	// clock, a second ahead, sees expired; the second takes the job over.
+	second := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
+	t.Cleanup(second.Close)
+	later := func() time.Time { return time.Now().Add(time.Second) }
+	d, err := NewDispatcher(DispatcherConfig{Store: e.store, Engine: second, Locker: NewMemoryLocker(),
+		ReplicaID: "second", LeaseTTL: time.Hour, Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewReconciler(d, ReconcilerConfig{}).ReconcileOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Status(ctx, out.Job.ID); err != nil {
+		t.Fatalf("the second replica did not resume the job: %v", err)
+	}
+
+	// The first replica wakes up and finds the job owned by the second.
+	if err := e.r.ReconcileOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Status(ctx, out.Job.ID); !errors.Is(err, ErrWorkflowNotFound) {
+		t.Errorf("the first replica still runs the job: err = %v", err)
+	}
+}
+
+func TestReconcilerLeavesOtherEnginesJobs(t *testing.T) {
+	e := newDispatchEnv(t, nil, scanner("cfg-1"))
+	ctx := context.Background()
+	now := time.Now()
+	job := store.Job{ID: "ri-scan-cfg-1-1796400000", Operation: store.OperationReinstall, OrgID: testOrg, ConfigID: "cfg-1",
+		CloudProvider: "aws", Region: "us-east-1", Status: store.JobRunning, CurrentStep: "create-stack",
+		Engine: "argo", Submitted: true, CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := e.r.ReconcileOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.GetJob(ctx, testOrg, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.JobRunning || got.Owner != "" || got.CurrentStep != "create-stack" {
+		t.Errorf("argo job after a local reconciler pass = %+v, want it untouched", got)
+	}
+}

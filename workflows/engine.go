@@ -104,6 +104,12 @@ type Resumer interface {
 	ResumesLostWorkflows() bool
 }
 
+// Canceler is implemented by engines that can stop one workflow, such as
+// the local engine when another replica has taken over the workflow's job.
+type Canceler interface {
+	Cancel(name string)
+}
+
 // Notifier is implemented by engines that can signal a change of any
 // workflow, so the reconciler does not have to wait for its next tick.
 type Notifier interface {

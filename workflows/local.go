@@ -72,6 +72,8 @@ type LocalEngine struct {
 type localWorkflow struct {
 	submission Submission
 	status     Status
+	// cancelled is closed by Cancel to stop this workflow alone.
+	cancelled chan struct{}
 }
 
 type finishedWorkflow struct {
@@ -83,6 +85,7 @@ var (
 	_ Engine   = (*LocalEngine)(nil)
 	_ Resumer  = (*LocalEngine)(nil)
 	_ Notifier = (*LocalEngine)(nil)
+	_ Canceler = (*LocalEngine)(nil)
 )
 
 // NewLocalEngine returns a running engine with cfg's defaults filled in.
@@ -183,6 +186,7 @@ func (e *LocalEngine) Submit(ctx context.Context, s Submission) error {
 	w := &localWorkflow{
 		submission: s,
 		status:     Status{Phase: PhasePending, RetryAttempt: s.RetryAttempt},
+		cancelled:  make(chan struct{}),
 	}
 	e.workflows[s.Name] = w
 	e.wg.Add(1)
@@ -288,8 +292,8 @@ func (e *LocalEngine) run(w *localWorkflow, first int) {
 			st.Phase = PhaseRunning
 			st.CurrentStep = step
 		})
-		if !e.pause(e.stepDelay) {
-			logger.Info("workflow stopped by engine close", "step", step)
+		if !e.pause(w, e.stepDelay) {
+			logger.Info("workflow stopped", "step", step)
 			return
 		}
 
@@ -311,8 +315,8 @@ func (e *LocalEngine) run(w *localWorkflow, first int) {
 		e.update(w, func(st *Status) { st.RetryAttempt = retryAttempt })
 		logger.Warn("workflow step failed, retrying", "step", step, "retry_attempt", retryAttempt,
 			"error", "simulated cloud error")
-		if !e.pause(e.retryDelay) {
-			logger.Info("workflow stopped by engine close", "step", step)
+		if !e.pause(w, e.retryDelay) {
+			logger.Info("workflow stopped", "step", step)
 			return
 		}
 	}
@@ -342,10 +346,12 @@ func (e *LocalEngine) finish(w *localWorkflow, phase Phase, message string) {
 }
 
 // pause waits d and reports false when Close interrupted it.
-func (e *LocalEngine) pause(d time.Duration) bool {
+func (e *LocalEngine) pause(w *localWorkflow, d time.Duration) bool {
 	if d <= 0 {
 		select {
 		case <-e.stop:
+			return false
+		case <-w.cancelled:
 			return false
 		default:
 			return true
@@ -359,5 +365,22 @@ func (e *LocalEngine) pause(d time.Duration) bool {
 		return true
 	case <-e.stop:
 		return false
+	case <-w.cancelled:
+		return false
 	}
+}
+
+// Cancel stops an unfinished workflow where it is and forgets it, as when
+// another replica has taken its job over. Unknown and finished workflows
+// are left alone.
+func (e *LocalEngine) Cancel(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, ok := e.workflows[name]
+	if !ok || w.status.Phase.Terminal() {
+		return
+	}
+	close(w.cancelled)
+	delete(e.workflows, name)
+	e.logger.Info("workflow cancelled", "workflow", name)
 }

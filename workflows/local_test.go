@@ -474,3 +474,27 @@ func (b *syncBuffer) find(t *testing.T, msg string) map[string]any {
 	t.Fatalf("no log record %q in:\n%s", msg, b.buf.String())
 	return nil
 }
+
+func TestLocalEngineCancel(t *testing.T) {
+	e := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
+	t.Cleanup(e.Close)
+	ctx := context.Background()
+	s := Submission{Name: "ri-scan-cfg-1-1", Operation: OperationReinstall, OrgID: "org", ConfigID: "cfg-1"}
+
+	if err := e.Submit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	e.Cancel(s.Name)
+	if _, err := e.Status(ctx, s.Name); !errors.Is(err, ErrWorkflowNotFound) {
+		t.Errorf("Status after Cancel: err = %v, want ErrWorkflowNotFound", err)
+	}
+	e.Cancel(s.Name) // a second Cancel is a no-op
+	e.Cancel("never-submitted")
+
+	if err := e.Submit(ctx, s); err != nil {
+		t.Fatalf("Submit after Cancel: %v", err)
+	}
+	if st, err := e.Status(ctx, s.Name); err != nil || st.Phase.Terminal() {
+		t.Errorf("resubmitted workflow = %+v, %v; want it running", st, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,12 @@ type Reconciler struct {
 	// lastPass is the Unix time in nanoseconds at which the last pass
 	// finished without error; 0 before the first.
 	lastPass atomic.Int64
+	// errors counts the jobs and queued actions a pass failed to handle.
+	errors atomic.Uint64
+
+	mu sync.Mutex
+	// warned holds the jobs of other engines already logged.
+	warned map[string]bool
 }
 
 // NewReconciler builds a reconciler working through d.
@@ -99,6 +106,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
+// Errors returns how many jobs and queued actions the reconciler failed to
+// handle since it started; each is retried on the next pass.
+func (r *Reconciler) Errors() uint64 {
+	return r.errors.Load()
+}
+
 // LastPass returns when the last pass finished without error; the zero time
 // before the first.
 func (r *Reconciler) LastPass() time.Time {
@@ -133,6 +146,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) error {
 			err = r.follow(ctx, job)
 		}
 		if err != nil && ctx.Err() == nil {
+			r.errors.Add(1)
 			r.logger.Error("reconciling job failed", "job_id", job.ID, "org_id", job.OrgID,
 				"config_id", job.ConfigID, "error", err)
 		}
@@ -147,6 +161,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) error {
 			return nil
 		}
 		if err := r.d.DispatchQueued(ctx, a); err != nil && ctx.Err() == nil {
+			r.errors.Add(1)
 			r.logger.Error("dispatching a queued action failed", "org_id", a.OrgID, "config_id", a.ConfigID,
 				"action", a.Action, "error", err)
 		}
@@ -159,9 +174,19 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) error {
 // replicas leave the job alone while the owner's lease is live, and the one
 // that claims an expired lease resumes the workflow in its own engine.
 func (r *Reconciler) follow(ctx context.Context, job store.Job) error {
+	if job.Engine != r.d.engine.Name() {
+		r.warnOtherEngine(job)
+		return nil
+	}
 	if r.d.leased && job.Owner != r.d.replica {
 		now := r.d.now()
 		if job.Owner != "" && job.LeaseExpiresAt.After(now) {
+			// Another replica runs the job, possibly after taking it from
+			// this one while this one could not renew its lease: stop this
+			// replica's copy so that the steps do not run twice.
+			if c, ok := r.d.engine.(Canceler); ok {
+				c.Cancel(job.ID)
+			}
 			return nil
 		}
 		claimed, err := r.d.store.ClaimJob(ctx, job.ID, r.d.replica, now, now.Add(r.d.leaseTTL))
@@ -208,6 +233,22 @@ func (r *Reconciler) follow(ctx context.Context, job store.Job) error {
 	p.Error = ""
 	_, _, err = r.d.store.UpdateJobProgress(ctx, job.ID, p)
 	return err
+}
+
+// warnOtherEngine logs, once per job, a job that another engine runs: a
+// replica started with that engine follows it.
+func (r *Reconciler) warnOtherEngine(job store.Job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.warned == nil {
+		r.warned = map[string]bool{}
+	}
+	if r.warned[job.ID] {
+		return
+	}
+	r.warned[job.ID] = true
+	r.logger.Warn("leaving a job of another workflow engine to replicas that run it", "job_id", job.ID,
+		"org_id", job.OrgID, "config_id", job.ConfigID, "job_engine", job.Engine, "engine", r.d.engine.Name())
 }
 
 // resubmit submits a job again under its own name: one whose submission

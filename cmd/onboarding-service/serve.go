@@ -114,7 +114,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Interval: cfg.ReconcileInterval,
 		Logger:   logger,
 	})
-	metrics.TrackReconciler(reconciler.LastPass)
+	metrics.TrackReconciler(reconciler)
 	reconcileCtx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
