@@ -241,3 +241,36 @@ func TestProbesNeedNoToken(t *testing.T) {
 		}
 	}
 }
+
+// hangingLocker is a lock service that never answers its health check,
+// even when the caller gives up.
+type hangingLocker struct {
+	workflows.Locker
+	release chan struct{}
+}
+
+func (l hangingLocker) Ping(context.Context) error {
+	<-l.release
+	return nil
+}
+
+func TestReadinessWithHangingDependency(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	srv := newTestServer(t, func(d *Deps) { d.Locker = hangingLocker{Locker: d.Locker, release: release} })
+
+	rec := srv.serve(newRequest(http.MethodGet, "/readyz", ""))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %s", rec.Code, rec.Body)
+	}
+	var body api.HealthStatus
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Checks == nil || (*body.Checks)["locks"] != "check timed out" || (*body.Checks)["database"] != "ok" {
+		t.Errorf("checks = %v, want locks timed out and the database ok", body.Checks)
+	}
+	if body.Error == nil || *body.Error != "not ready: locks unavailable" {
+		t.Errorf("error = %v", body.Error)
+	}
+}

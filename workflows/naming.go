@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,11 +36,13 @@ const (
 // SafeName turns an arbitrary id into a lowercase string of [a-z0-9-] that
 // starts and ends with an alphanumeric character and is at most max
 // characters long. An id that is already in that form and fits is returned
-// unchanged; any other id is cleaned, truncated and suffixed with a short
-// hash of the raw id, so `CFG_1` and `cfg-1` get different names. The result
-// is deterministic.
+// unchanged; any other id is cleaned, truncated and suffixed with "-" and
+// the first 8 hex digits of the SHA-256 of the raw id, so `CFG_1` and
+// `cfg-1` get different names. An id that merely looks like such a result
+// (it ends in "-" and 8 hex digits) is hashed too, so that it cannot equal
+// the cleaned form of another id. The result is deterministic.
 func SafeName(id string, max int) string {
-	if isSafe(id) && len(id) <= max {
+	if isSafe(id) && len(id) <= max && !hashSuffix.MatchString(id) {
 		return id
 	}
 
@@ -71,6 +74,9 @@ func SafeName(id string, max int) string {
 	}
 	return cleaned + "-" + suffix
 }
+
+// hashSuffix matches the "-<8 hex digits>" that SafeName appends.
+var hashSuffix = regexp.MustCompile(`-[0-9a-f]{8}$`)
 
 func isSafe(id string) bool {
 	if id == "" || id[0] == '-' || id[len(id)-1] == '-' {

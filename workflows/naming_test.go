@@ -97,3 +97,13 @@ func TestJobIDsFitWorkflowNames(t *testing.T) {
 		t.Errorf("RemoveProviderParentID = %q", p)
 	}
 }
+
+func TestSafeNameNeverEqualsAnotherIDsCleanedForm(t *testing.T) {
+	cleaned := SafeName("_abc", 63)
+	if lookalike := SafeName(cleaned, 63); lookalike == cleaned {
+		t.Errorf("SafeName(%q) = SafeName(%q) = %q", cleaned, "_abc", cleaned)
+	}
+	if got := SafeName("ucsc-adc88239e1868737", 63); got != "ucsc-adc88239e1868737" {
+		t.Errorf("an id ending in 16 hex digits was changed to %q", got)
+	}
+}

@@ -48,6 +48,7 @@ func TestRunCommandLine(t *testing.T) {
 		{args: []string{"token", "--org", "org_a", "--ttl", "0s"}, wantErr: "--ttl 0s must be positive"},
 		{args: []string{"frobnicate"}, wantErr: `unknown command "frobnicate"`},
 		{args: []string{"serve", "--engine", "nomad"}, wantErr: `unknown engine "nomad"`},
+		{args: []string{"serve", "--listen", ""}, wantErr: "the listen address is empty"},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer

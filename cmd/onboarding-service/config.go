@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,9 @@ func registerConfig(fs *flag.FlagSet, c *config) func() error {
 
 // validate checks the values that every command relies on.
 func (c *config) validate() error {
+	if strings.TrimSpace(c.Listen) == "" {
+		return errors.New("the listen address is empty: set ONBOARDING_LISTEN or --listen, such as :8082 or 127.0.0.1:8082")
+	}
 	switch c.Engine {
 	case engineLocal, engineArgo, engineArgoFake:
 	default:

@@ -183,6 +183,7 @@ func newLocker(ctx context.Context, cfg *config, logger *slog.Logger) (workflows
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid Redis URL: %w", err)
 	}
+	redis.SetLogger(redisLogger{logger})
 	client := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -203,4 +204,14 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// redisLogger sends go-redis's own messages (dial failures, pool events)
+// through the service's logger, so they share its format.
+type redisLogger struct {
+	logger *slog.Logger
+}
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }
