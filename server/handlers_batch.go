@@ -56,10 +56,10 @@ func validateItem(it *batchItem) error {
 	return nil
 }
 
-// forEachItem runs fn on every distinct item, batchParallelism at a time,
-// after validating it; fn's error or the validation error is logged and
-// handed to report, together with fn's result. Every item is processed even
-// when others fail.
+// forEachItem validates every distinct item and runs fn on it,
+// batchParallelism at a time. The validation error or fn's error is logged
+// and handed to report with fn's result. Every item is processed even when
+// others fail.
 func forEachItem[R any](ctx context.Context, log *slog.Logger, items []*batchItem, fn func(ctx context.Context, it *batchItem) (R, error), report func(it *batchItem, r R, err error)) {
 	var g errgroup.Group
 	g.SetLimit(batchParallelism)
@@ -169,9 +169,9 @@ func (h *handlers) BatchReinstallScanners(ctx context.Context, request api.Batch
 	return api.BatchReinstallScanners202JSONResponse{BatchJobAcceptedJSONResponse: batchAccepted(parentID, results)}, nil
 }
 
-// newParent records a batch correlation id for the organisation, once the
-// lock service has answered: without it every item would fail, and the
-// client would be left polling a parent with nothing in it.
+// newParent records a batch correlation id for the organisation, after
+// checking that the lock service is reachable. Without it every item would
+// fail, and the client would be left polling a parent with nothing in it.
 func (h *handlers) newParent(ctx context.Context, orgID string, op workflows.Operation) (string, error) {
 	if err := h.requireLocks(ctx); err != nil {
 		return "", err
@@ -190,9 +190,9 @@ func (h *handlers) newParent(ctx context.Context, orgID string, op workflows.Ope
 	return parentID, nil
 }
 
-// batchDispatch runs dispatch on every item and reports, in request order,
-// whether it was accepted; dispatch returns the child workflow's name, or ""
-// when the answer must not carry one.
+// batchDispatch runs dispatch on every item and returns, in request order,
+// whether each was accepted. dispatch returns the child workflow's name, or
+// "" when the response must not carry one.
 func (h *handlers) batchDispatch(ctx context.Context, orgID string, scanners []api.BatchScannerItem,
 	dispatch func(ctx context.Context, it *batchItem) (string, error)) []api.BatchDispatchResult {
 	results := make([]api.BatchDispatchResult, len(scanners))
@@ -241,7 +241,7 @@ func truncate(s string) string {
 // lockCheckTimeout bounds the check of the lock service before a batch.
 const lockCheckTimeout = 2 * time.Second
 
-// requireLocks answers 503 when the lock service cannot be reached.
+// requireLocks returns a 503 error when the lock service cannot be reached.
 func (h *handlers) requireLocks(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
 	defer cancel()

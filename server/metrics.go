@@ -24,7 +24,7 @@ const metricsNamespace = "onboarding"
 const scrapeTimeout = 5 * time.Second
 
 // Metrics holds the service's Prometheus metrics and serves them at
-// /metrics. Request metrics come from a middleware; job and queue gauges are
+// /metrics. Request metrics come from a middleware. Job and queue gauges are
 // read from the database at scrape time, so every replica reports the same
 // totals for them.
 type Metrics struct {
@@ -84,7 +84,7 @@ func (m *Metrics) MustRegister(collectors ...prometheus.Collector) {
 	m.registry.MustRegister(collectors...)
 }
 
-// ReconcilerProgress is what /metrics reports of the reconciler.
+// ReconcilerProgress is the reconciler's state that /metrics reports.
 type ReconcilerProgress interface {
 	// LastPass returns when the last pass finished; zero before the first.
 	LastPass() time.Time
@@ -133,9 +133,9 @@ func (m *Metrics) middleware() echo.MiddlewareFunc {
 	}
 }
 
-// knownMethods are the HTTP methods that get their own label value; any
-// other method token a client sends counts as "other", so clients cannot
-// create series at will.
+// knownMethods are the HTTP methods that get their own label value. Any
+// other method token counts as "other", so clients cannot create series at
+// will.
 var knownMethods = map[string]bool{
 	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,

@@ -207,8 +207,8 @@ func unescapePathParams() echo.MiddlewareFunc {
 }
 
 // headAsGet serves HEAD requests with the GET route of the same path, as
-// HTTP requires of every resource that answers GET: the request is routed
-// and handled as GET and the body it writes is discarded. It runs before
+// HTTP requires of every resource that supports GET. The request is routed
+// and handled as GET, and the body it writes is discarded. It runs before
 // routing, which reads the method of the request net/http passed in, so it
 // changes that request's method.
 func headAsGet() echo.MiddlewareFunc {

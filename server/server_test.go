@@ -242,8 +242,8 @@ func TestProbesNeedNoToken(t *testing.T) {
 	}
 }
 
-// hangingLocker is a lock service that never answers its health check,
-// even when the caller gives up.
+// hangingLocker is a lock service whose health check never returns, even
+// when the caller gives up.
 type hangingLocker struct {
 	workflows.Locker
 	release chan struct{}

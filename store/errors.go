@@ -75,7 +75,8 @@ func isForeignKeyViolation(err error) bool {
 // IsUnavailable reports whether err means the database could not be
 // reached (connection refused or reset, a failed connect, a dropped
 // connection), as opposed to a query that the database rejected. Callers
-// answer such errors with "retry later" rather than as a bug.
+// respond to such errors with "retry later" instead of treating them as a
+// bug.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false

@@ -190,7 +190,7 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx *Tx) error) error {
 
 // atomic runs fn in a transaction. When q already is one, GORM runs fn
 // under a SAVEPOINT instead, so a failed statement in fn (a duplicate key
-// that the caller handles) rolls back fn alone: on PostgreSQL a failed
+// that the caller handles) rolls back fn alone. On PostgreSQL a failed
 // statement would otherwise abort the whole outer transaction.
 func (q queries) atomic(ctx context.Context, fn func(q queries) error) error {
 	return q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

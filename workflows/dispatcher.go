@@ -78,8 +78,8 @@ type DispatcherConfig struct {
 	// LockWait is how long a request waits for a per-config lock before it
 	// fails with ErrLockNotObtained; 0 means DefaultLockWait.
 	LockWait time.Duration
-	// ReplicaID names this process among the replicas sharing the database;
-	// empty means a name made of the host name, the process id and a random
+	// ReplicaID names this process among the replicas sharing the database.
+	// Empty means a name made of the host name, the process id and a random
 	// suffix.
 	ReplicaID string
 	// LeaseTTL is how long a replica owns the jobs its in-process engine
@@ -104,7 +104,7 @@ type Dispatcher struct {
 	// leased is true when the engine's workflows live in this process, so
 	// jobs carry this replica as their owner.
 	leased bool
-	// wakeups asks the reconciler for a pass now, for example when the last
+	// wakeups requests a reconciler pass now, for example when the last
 	// child of a cloud organisation removal has finished.
 	wakeups chan struct{}
 }
@@ -150,7 +150,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Request asks for one leaf operation on one scanner configuration.
+// Request is a request for one leaf operation on one scanner configuration.
 type Request struct {
 	OrgID     string
 	ConfigID  string
@@ -164,7 +164,7 @@ type Request struct {
 	QueueWhenBusy bool
 }
 
-// Outcome tells what Request did: started a job or queued the operation.
+// Outcome is the result of Request: a started job or a queued operation.
 type Outcome struct {
 	// Job is the created job when Queued is false.
 	Job store.Job
@@ -310,7 +310,7 @@ func submissionFor(job store.Job, scanner store.Scanner) Submission {
 	return s
 }
 
-// wakeReconciler asks for a reconciler pass without waiting for it; several
+// wakeReconciler requests a reconciler pass without waiting for it. Several
 // requests before the pass starts merge into one.
 func (d *Dispatcher) wakeReconciler() {
 	select {

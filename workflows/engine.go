@@ -71,7 +71,7 @@ type Submission struct {
 	Simulate     *Simulation
 }
 
-// Status is what an engine reports about one workflow.
+// Status is an engine's report on one workflow.
 type Status struct {
 	Phase Phase
 	// CurrentStep is the running step, or the last step once the workflow

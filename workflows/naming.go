@@ -36,7 +36,7 @@ const (
 // SafeName turns an arbitrary id into a lowercase string of [a-z0-9-] that
 // starts and ends with an alphanumeric character and is at most max
 // characters long. An id that is already in that form and fits is returned
-// unchanged; any other id is cleaned, truncated and suffixed with "-" and
+// unchanged. Any other id is cleaned, truncated and suffixed with "-" and
 // the first 8 hex digits of the SHA-256 of the raw id, so `CFG_1` and
 // `cfg-1` get different names. An id that merely looks like such a result
 // (it ends in "-" and 8 hex digits) is hashed too, so that it cannot equal

@@ -9,9 +9,9 @@ import (
 )
 
 // MergedError is returned for a request of a batch or cloud organisation
-// removal whose operation could not be queued under its own parent: the
-// config already has a queued action that it merged into (the same action
-// from another parent) or that wins over it (a queued removal). The work of
+// removal whose operation could not be queued under its own parent. The
+// config already has a queued action that the request merged into (the same
+// action from another parent) or that wins over it (a queued removal). The work of
 // the request is then done, or made pointless, by the queued action, which
 // is reported under its own parent.
 type MergedError struct {

@@ -14,7 +14,7 @@ import (
 )
 
 // stalledAPIServer is a Kubernetes API server on loopback that accepts every
-// request and never answers, until the test ends.
+// request and sends no response until the test ends.
 func stalledAPIServer(t *testing.T) string {
 	t.Helper()
 	release := make(chan struct{})
