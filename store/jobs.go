@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -165,23 +164,6 @@ func (q queries) ListUnfinishedJobs(ctx context.Context, limit int) ([]Job, erro
 	var rows []jobRow
 	if err := query.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("listing unfinished jobs: %w", err)
-	}
-	return jobsFromRows(rows), nil
-}
-
-// ListUnsubmittedJobs returns the active jobs that the engine has not
-// accepted and that were created before olderThan, oldest first, at most
-// limit of them (0 means all).
-func (q queries) ListUnsubmittedJobs(ctx context.Context, olderThan time.Time, limit int) ([]Job, error) {
-	query := q.with(ctx).
-		Where("status IN ? AND submitted = ? AND created_at < ?", activeStatuses, false, dbTime(olderThan)).
-		Order("created_at, id")
-	if limit > 0 {
-		query = query.Limit(limit)
-	}
-	var rows []jobRow
-	if err := query.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("listing unsubmitted jobs: %w", err)
 	}
 	return jobsFromRows(rows), nil
 }
