@@ -109,6 +109,11 @@ func (v *requestValidator) middleware(routes routeSet) echo.MiddlewareFunc {
 			}
 
 			req := c.Request()
+			// Go drops a query pair it cannot decode, which would turn
+			// `config-id=%zz` into "config-id is required".
+			if _, err := url.ParseQuery(req.URL.RawQuery); err != nil {
+				return badRequest("invalid query string: %s", shorten(err.Error(), maxEchoedValue))
+			}
 			route, pathParams, err := v.router.FindRoute(req)
 			if err != nil {
 				// echo's router lets the last path parameter run over a "/"

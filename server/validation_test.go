@@ -217,3 +217,15 @@ func TestValidationRejectsTrailingData(t *testing.T) {
 		t.Errorf("body with trailing white space: status %d, want 404 for the unknown config", rec.Code)
 	}
 }
+
+func TestValidationRejectsUndecodableQuery(t *testing.T) {
+	srv := newTestServer(t)
+	req := authorised(t, newRequest(http.MethodPost, "/api/v1/org_abc123/management/pause?config-id=%zz", ""), "org_abc123")
+	rec := srv.serve(req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", rec.Code)
+	}
+	if msg := decodeError(t, rec).Error; !strings.HasPrefix(msg, "invalid query string:") || !strings.Contains(msg, "%zz") {
+		t.Errorf("error %q, want it to name the bad escape", msg)
+	}
+}
