@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,13 @@ var errTrailingData = errors.New("unexpected data after the JSON value")
 // but rejects data after the first value: the default decoder stops there,
 // so `{...} garbage` would be validated and processed as `{...}`.
 func strictJSONBodyDecoder(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-	dec := json.NewDecoder(body)
+	// The body limit middleware bounds what this reads.
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var value any
 	if err := dec.Decode(&value); err != nil {
@@ -58,7 +65,70 @@ func strictJSONBodyDecoder(body io.Reader, _ http.Header, _ *openapi3.SchemaRef,
 		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat,
 			Cause: fmt.Errorf("%w at offset %d", errTrailingData, dec.InputOffset())}
 	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
 	return value, nil
+}
+
+// errDuplicateKey is the cause of a body with a repeated object member.
+var errDuplicateKey = errors.New("duplicate key")
+
+// checkDuplicateKeys rejects an object that names a member twice. Go keeps
+// the last one silently, while a proxy or another service in front may read
+// the first, so the two would act on different requests. data is valid
+// JSON; the walk follows json.Decoder's tokens, in which object keys and
+// values alternate.
+func checkDuplicateKeys(data []byte) error {
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		token, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			key, isKey := token.(string)
+			if !isKey { // the closing '}' of the object
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			if stack[n-1].keys[key] {
+				return fmt.Errorf("%w %q at offset %d", errDuplicateKey, shorten(key, maxEchoedValue), dec.InputOffset())
+			}
+			stack[n-1].keys[key] = true
+			stack[n-1].wantKey = false
+			continue
+		}
+
+		switch token {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 func newRequestValidator(ctx context.Context) (*requestValidator, error) {
@@ -299,7 +369,7 @@ func describeJSONError(err error) string {
 		}
 		return fmt.Sprintf("%s must be %s, not %s (offset %d)",
 			field, withArticle(jsonTypeName(typeErr.Type)), typeErr.Value, typeErr.Offset)
-	case errors.Is(err, errTrailingData):
+	case errors.Is(err, errTrailingData), errors.Is(err, errDuplicateKey):
 		return err.Error()
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "unexpected end of input"

@@ -229,3 +229,42 @@ func TestValidationRejectsUndecodableQuery(t *testing.T) {
 		t.Errorf("error %q, want it to name the bad escape", msg)
 	}
 }
+
+func TestCheckDuplicateKeys(t *testing.T) {
+	cases := []struct {
+		body string
+		dup  string
+	}{
+		{`{"a":1,"b":2}`, ""},
+		{`{"a":1,"a":2}`, "a"},
+		{`{"a":{"b":1},"c":{"b":2}}`, ""},
+		{`{"a":{"b":1,"b":2}}`, "b"},
+		{`{"scanners":[{"configID":"x"},{"configID":"y"}]}`, ""},
+		{`{"scanners":[{"configID":"x","configID":"y"}]}`, "configID"},
+		{`[{"a":1},{"a":1}]`, ""},
+		{`{"a":[1,{"b":[2,3]},"a"],"b":"a"}`, ""},
+		{`{"a":[],"a":{}}`, "a"},
+	}
+	for _, c := range cases {
+		err := checkDuplicateKeys([]byte(c.body))
+		switch {
+		case c.dup == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", c.body, err)
+		case c.dup != "" && (err == nil || !strings.Contains(err.Error(), `duplicate key "`+c.dup+`"`)):
+			t.Errorf("%s: err = %v, want duplicate key %q", c.body, err, c.dup)
+		}
+	}
+}
+
+func TestValidationRejectsDuplicateKeys(t *testing.T) {
+	srv := newTestServer(t)
+	body := `{"configId":"cfg-missing","cloudProvider":"aws","configId":"cfg-scanner-001"}`
+	req := authorised(t, newRequest(http.MethodPost, "/api/v1/org_abc123/scanner/region/disable", body), "org_abc123")
+	rec := srv.serve(req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", rec.Code)
+	}
+	if msg := decodeError(t, rec).Error; !strings.HasPrefix(msg, `invalid JSON body: duplicate key "configId"`) {
+		t.Errorf("error %q, want it to name the duplicate key", msg)
+	}
+}
