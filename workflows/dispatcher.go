@@ -244,22 +244,37 @@ func (d *Dispatcher) createIdleJob(ctx context.Context, create func(context.Cont
 	if d.leased {
 		job.Owner, job.LeaseExpiresAt = d.replica, now.Add(d.leaseTTL)
 	}
+	var active store.Job
+	id, err := insertWithUniqueID(
+		func(suffix int) string { return ScannerJobID(op, scanner.ConfigID, now, suffix) },
+		func(id string) error {
+			job.ID = id
+			var err error
+			active, err = create(ctx, job)
+			return err
+		})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.Job{}, &BusyError{ConfigID: scanner.ConfigID, Active: active}
+	case err != nil:
+		return store.Job{}, fmt.Errorf("creating job for config %s: %w", scanner.ConfigID, err)
+	}
+	job.ID = id
+	return job, nil
+}
+
+// insertWithUniqueID calls insert with the ids makeID builds for successive
+// suffixes until one is not taken yet, and returns that id. Any error other
+// than store.ErrAlreadyExists ends the attempts and is returned.
+func insertWithUniqueID(makeID func(suffix int) string, insert func(id string) error) (string, error) {
 	for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
-		job.ID = ScannerJobID(op, scanner.ConfigID, now, idSuffix(attempt))
-		active, err := create(ctx, job)
-		switch {
-		case err == nil:
-			return job, nil
-		case errors.Is(err, store.ErrAlreadyExists):
-			continue
-		case errors.Is(err, store.ErrConflict):
-			return store.Job{}, &BusyError{ConfigID: scanner.ConfigID, Active: active}
-		default:
-			return store.Job{}, err
+		id := makeID(idSuffix(attempt))
+		err := insert(id)
+		if !errors.Is(err, store.ErrAlreadyExists) {
+			return id, err
 		}
 	}
-	return store.Job{}, fmt.Errorf("creating job for config %s: %d ids of this second are taken: %w",
-		scanner.ConfigID, maxSameSecondJobs, store.ErrAlreadyExists)
+	return "", fmt.Errorf("%d ids of this second are taken: %w", maxSameSecondJobs, store.ErrAlreadyExists)
 }
 
 // submit hands a recorded job to the engine. A transient failure is only

@@ -65,15 +65,14 @@ func (d *Dispatcher) StartOrgRemoval(ctx context.Context, orgID, cloudOrgID, pro
 			CreatedAt:           now,
 			UpdatedAt:           now,
 		}
-		for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
-			job.ID = RemoveOrgJobID(cloudOrgID, now, idSuffix(attempt))
-			err = d.store.CreateJob(ctx, job)
-			if !errors.Is(err, store.ErrAlreadyExists) {
-				break
-			}
-		}
+		job.ID, err = insertWithUniqueID(
+			func(suffix int) string { return RemoveOrgJobID(cloudOrgID, now, suffix) },
+			func(id string) error {
+				job.ID = id
+				return d.store.CreateJob(ctx, job)
+			})
 		if err != nil {
-			return err
+			return fmt.Errorf("creating the removal job of cloud organization %s: %w", cloudOrgID, err)
 		}
 		return d.store.CreateParentOperation(ctx, store.ParentOperation{ID: job.ID, OrgID: orgID, Kind: string(store.OperationRemoveOrg), CreatedAt: now})
 	}, LockOptions{OnReleaseError: d.logReleaseError})

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/scanner-ops/onboarding-service/store"
@@ -92,12 +91,12 @@ func (d *Dispatcher) recordUnrun(ctx context.Context, tx *store.Tx, like store.J
 		UpdatedAt:           now,
 	}
 	var err error
-	for attempt := 0; attempt < maxSameSecondJobs; attempt++ {
-		job.ID = ScannerJobID(Operation(a.Action), a.ConfigID, now, idSuffix(attempt))
-		if err = tx.CreateJob(ctx, job); !errors.Is(err, store.ErrAlreadyExists) {
-			break
-		}
-	}
+	job.ID, err = insertWithUniqueID(
+		func(suffix int) string { return ScannerJobID(Operation(a.Action), a.ConfigID, now, suffix) },
+		func(id string) error {
+			job.ID = id
+			return tx.CreateJob(ctx, job)
+		})
 	if err != nil {
 		return fmt.Errorf("recording the queued %s of config %s that will not run: %w", a.Action, a.ConfigID, err)
 	}
