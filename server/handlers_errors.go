@@ -29,27 +29,36 @@ func mapScannerError(err error, configID string) error {
 // mapDispatchError turns an error of the dispatcher into the API error.
 func mapDispatchError(err error, configID string) error {
 	var busy *workflows.BusyError
-	var mismatch *workflows.ProviderMismatchError
 	var merged *workflows.MergedError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound(msgConfigNotFound)
 	case errors.As(err, &merged):
 		return conflict(merged.Error(), "")
-	case errors.As(err, &mismatch):
-		return badRequest("%s", mismatch.Error())
 	case errors.As(err, &busy):
 		return conflict(fmt.Sprintf("config %s has a running workflow %s; retry when it has finished",
 			configID, busy.Active.ID), busy.Active.ID)
+	}
+	return mapSharedDispatchError(err, "config "+configID)
+}
+
+// mapSharedDispatchError maps the dispatcher errors whose response does not
+// depend on the operation; subject names its target, such as "config cfg-1".
+// Unknown errors pass through and become a 500.
+func mapSharedDispatchError(err error, subject string) error {
+	var mismatch *workflows.ProviderMismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		return badRequest("%s", mismatch.Error())
 	case errors.Is(err, workflows.ErrLockNotObtained):
-		return unavailable(fmt.Sprintf("config %s is locked by another request; retry later", configID), err)
-	case errors.Is(err, store.ErrAlreadyExists):
-		// Every job id of this second for the config is taken.
-		return unavailable(fmt.Sprintf("too many jobs for config %s this second; retry later", configID), err)
+		return unavailable(subject+" is locked by another request; retry later", err)
 	case errors.Is(err, workflows.ErrLockUnavailable):
 		return unavailable("lock service unavailable; retry later", err)
+	case errors.Is(err, store.ErrAlreadyExists):
+		// Every job id of this second is taken.
+		return unavailable("too many jobs for "+subject+" this second; retry later", err)
 	}
-	return fmt.Errorf("config %s: %w", configID, err)
+	return fmt.Errorf("%s: %w", subject, err)
 }
 
 // itemError returns the public message of a failed batch item: the message

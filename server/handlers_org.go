@@ -56,20 +56,13 @@ func cloudOrgTarget(request api.RemoveCloudOrganizationRequestObject) (cloudOrgI
 
 func mapOrgRemovalError(err error, cloudOrgID string) error {
 	var busy *workflows.BusyError
-	var mismatch *workflows.ProviderMismatchError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound(msgCloudOrgNotFound)
-	case errors.As(err, &mismatch):
-		return badRequest("%s", mismatch.Error())
 	case errors.As(err, &busy):
 		return conflict(fmt.Sprintf("cloud organization %s is already being removed by %s", cloudOrgID, busy.Active.ID), busy.Active.ID)
-	case errors.Is(err, workflows.ErrLockNotObtained):
-		return unavailable(fmt.Sprintf("cloud organization %s is locked by another request; retry later", cloudOrgID), err)
-	case errors.Is(err, workflows.ErrLockUnavailable):
-		return unavailable("lock service unavailable; retry later", err)
 	}
-	return fmt.Errorf("cloud organization %s: %w", cloudOrgID, err)
+	return mapSharedDispatchError(err, "cloud organization "+cloudOrgID)
 }
 
 // RemoveCloudProvider starts one cloud organisation removal per cloud
