@@ -1,25 +1,18 @@
 package store_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver for the schema setup
-
+	"github.com/scanner-ops/onboarding-service/internal/pgtest"
 	"github.com/scanner-ops/onboarding-service/store"
 )
 
 // postgresURLEnv names the variable that enables the PostgreSQL backend.
-// When it is set, an unreachable server fails the tests instead of skipping.
-const postgresURLEnv = "ONBOARDING_TEST_POSTGRES_URL"
+const postgresURLEnv = pgtest.URLEnv
 
 // backend creates empty databases of one kind.
 type backend struct {
@@ -35,7 +28,7 @@ func backends() []backend {
 	if base := os.Getenv(postgresURLEnv); base != "" {
 		list = append(list, backend{
 			name:   "postgres",
-			newURL: func(t *testing.T) string { return newPostgresSchemaURL(t, base) },
+			newURL: func(t *testing.T) string { return pgtest.NewSchema(t, base, "store_test_") },
 		})
 	}
 	return list
@@ -82,44 +75,6 @@ func openUnmigrated(t *testing.T, url string) *store.Store {
 // and the busy timeout are exercised as in production.
 func newSQLiteURL(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "store.db")
-}
-
-// newPostgresSchemaURL creates a schema with a random name and returns base
-// with search_path pointing at it, so parallel tests and test binaries never
-// share tables. The schema is dropped when the test ends.
-func newPostgresSchemaURL(t *testing.T, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresURLEnv, err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL from %s is unreachable: %v", postgresURLEnv, err)
-	}
-
-	suffix := make([]byte, 8)
-	_, _ = rand.Read(suffix)
-	schema := "store_test_" + hex.EncodeToString(suffix)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-		_ = admin.Close()
-	})
-
-	parsed, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", postgresURLEnv, err)
-	}
-	query := parsed.Query()
-	query.Set("search_path", schema)
-	parsed.RawQuery = query.Encode()
-	return parsed.String()
 }
 
 // The test data: two organisations with the same ids inside, to prove that

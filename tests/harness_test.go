@@ -2,15 +2,10 @@ package tests
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver for schema setup
+	"github.com/scanner-ops/onboarding-service/internal/pgtest"
 )
 
 // Backend names a database backend of the suite.
@@ -35,7 +30,7 @@ const (
 )
 
 // postgresURLEnv names the variable that enables the PostgreSQL backend.
-const postgresURLEnv = "ONBOARDING_TEST_POSTGRES_URL"
+const postgresURLEnv = pgtest.URLEnv
 
 // Waits of the harness.
 const (
@@ -324,37 +319,7 @@ func newPostgresSchema(t *testing.T) string {
 	if base == "" {
 		t.Fatalf("the postgres backend needs %s", postgresURLEnv)
 	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresURLEnv, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL from %s is unreachable: %v", postgresURLEnv, err)
-	}
-
-	suffix := make([]byte, 8)
-	_, _ = rand.Read(suffix)
-	schema := "tests_" + hex.EncodeToString(suffix)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-		_ = admin.Close()
-	})
-
-	parsed, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", postgresURLEnv, err)
-	}
-	query := parsed.Query()
-	query.Set("search_path", schema)
-	parsed.RawQuery = query.Encode()
-	return parsed.String()
+	return pgtest.NewSchema(t, base, "tests_")
 }
 
 // waitFor calls cond every 10 ms until it returns true, and fails the test
