@@ -8,8 +8,8 @@ import (
 
 // handlers implements the generated strict server interface on top of the
 // store and the workflow dispatcher. Each method reads the request, calls
-// the store or the dispatcher, and maps the result; errors are returned to
-// the HTTP error handler, which maps and logs them in one place.
+// the store or the dispatcher, and maps the result. Errors go back to the
+// HTTP error handler, which maps and logs them in one place.
 type handlers struct {
 	deps Deps
 }

@@ -17,7 +17,8 @@ const (
 	readinessGrace   = 500 * time.Millisecond
 )
 
-// GetHealthz answers while the process serves requests.
+// GetHealthz reports the process alive; it succeeds while the process
+// serves requests.
 func (h *handlers) GetHealthz(ctx context.Context, request api.GetHealthzRequestObject) (api.GetHealthzResponseObject, error) {
 	return api.GetHealthz200JSONResponse{Status: api.Ok}, nil
 }
@@ -29,7 +30,7 @@ func (h *handlers) GetReadyz(ctx context.Context, request api.GetReadyzRequestOb
 		"locks":    h.deps.Locker.Ping,
 		"engine":   h.deps.Engine.Ping,
 	}
-	// The checks run at once, so the probe answers within one timeout even
+	// The checks run at once, so the probe responds within one timeout even
 	// when several dependencies hang.
 	type result struct {
 		name string

@@ -106,7 +106,8 @@ func (h *handlers) listJobsByConfig(ctx context.Context, orgID, configID string,
 	}
 	if counts.Total == 0 && queued == 0 {
 		// A config without jobs is either unknown or has never been
-		// operated on; tell the two apart so a typo is not a silent empty list.
+		// operated on. Telling the two apart keeps a typo from returning a
+		// silent empty list.
 		if _, err := h.deps.Store.GetScanner(ctx, orgID, configID); err != nil {
 			return nil, mapScannerError(err, configID)
 		}

@@ -92,7 +92,7 @@ func (h *handlers) ListScanners(ctx context.Context, request api.ListScannersReq
 		CloudOrganizationID: deref(p.CloudOrganizationID),
 		Region:              deref(p.Region),
 		After:               deref(p.Cursor),
-		Limit:               limit + 1, // one more tells whether a next page exists
+		Limit:               limit + 1, // one more shows whether a next page exists
 	}
 	scanners, err := h.deps.Store.ListScanners(ctx, request.OrgID, filter)
 	if err != nil {

@@ -38,8 +38,8 @@ type EnqueueResult struct {
 	// Coalesced is true when a row was already queued for the config.
 	Coalesced bool
 	// Replaced is the queued row as it was before this call changed its
-	// action or parent id; nil when the call inserted a row or left the
-	// queued one as it was.
+	// action or parent id. It is nil when the call inserted a row or left
+	// the queued one as it was.
 	Replaced *PendingAction
 }
 

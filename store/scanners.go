@@ -67,11 +67,11 @@ func (q queries) ListScanners(ctx context.Context, orgID string, f ScannerFilter
 	return scanners, nil
 }
 
-// SetWorkersPaused sets whether the scanner's workers are paused and returns
-// the scanner as this call left it, with changed telling whether this call
-// made the change. The row is locked (SELECT ... FOR UPDATE on PostgreSQL;
-// SQLite's single connection serialises) from the read to the returned
-// value, so concurrent callers each report the state they wrote.
+// SetWorkersPaused sets whether the scanner's workers are paused. It returns
+// the scanner as this call left it, and whether this call made the change.
+// The row stays locked from the read to the returned value (SELECT ... FOR
+// UPDATE on PostgreSQL, the single connection on SQLite), so concurrent
+// callers each report the state they wrote.
 func (q queries) SetWorkersPaused(ctx context.Context, orgID, configID string, paused bool) (Scanner, bool, error) {
 	var scanner Scanner
 	var changed bool

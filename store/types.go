@@ -170,9 +170,9 @@ type Job struct {
 	// is written before the engine is called, so an unsubmitted active job
 	// older than a few seconds is one whose submission must be retried.
 	Submitted bool
-	// Owner is the replica whose in-process engine runs the workflow, and
-	// LeaseExpiresAt the time until which it is known to be alive; both are
-	// empty for jobs no replica owns.
+	// Owner is the replica whose in-process engine runs the workflow.
+	// LeaseExpiresAt is the time until which that replica counts as alive.
+	// Both are empty for jobs that no replica owns.
 	Owner          string
 	LeaseExpiresAt time.Time
 	// CreatedAt is set to the current time when zero on creation.

@@ -8,10 +8,10 @@ import (
 	"github.com/scanner-ops/onboarding-service/gen/api"
 )
 
-// TestBatchItemsNeverVanish replays the guide's batch remove followed at once
-// by a batch reinstall of the same scanners: the reinstalls queue behind the
-// removals, their scanners are then gone, and the reinstall batch must
-// report them as failed instead of finishing with nothing to show.
+// TestBatchItemsNeverVanish sends a batch remove followed at once by a batch
+// reinstall of the same scanners. The reinstalls queue behind the removals,
+// which then delete their scanners. The reinstall batch must report them as
+// failed instead of finishing with nothing to show.
 func TestBatchItemsNeverVanish(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b Backend) {
 		t.Parallel()

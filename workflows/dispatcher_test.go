@@ -574,8 +574,9 @@ func TestReplicaThatLostLeaseCancelsItsCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first replica stalls past its lease, which the second replica's
-	// clock, a second ahead, sees expired; the second takes the job over.
+	// The first replica stalls past its lease. The second replica's clock
+	// runs a second ahead, so the lease has expired for it and it takes the
+	// job over.
 	second := NewLocalEngine(LocalConfig{StepDelay: time.Hour})
 	t.Cleanup(second.Close)
 	later := func() time.Time { return time.Now().Add(time.Second) }

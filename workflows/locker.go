@@ -67,9 +67,9 @@ type LockOptions struct {
 //
 // It returns the Obtain error without calling fn, or else fn's error. A failed
 // release never turns a successful fn into an error; it goes to
-// opts.OnReleaseError. When a refresh finds the lock lost (expired or
-// taken over) or no refresh has succeeded for a whole ttl, WithLock cancels
-// fn's context with a cause wrapping ErrLockNotHeld; fn should check its
+// opts.OnReleaseError. A refresh may find the lock lost (expired or taken
+// over), or no refresh may succeed for a whole ttl. WithLock then cancels
+// fn's context with a cause wrapping ErrLockNotHeld, so fn should check its
 // context before any write that the lock protects.
 func WithLock(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(ctx context.Context) error, opts LockOptions) error {
 	lock, err := l.Obtain(ctx, key, ttl)

@@ -90,11 +90,11 @@ func (d *Dispatcher) StartOrgRemoval(ctx context.Context, orgID, cloudOrgID, pro
 	return job, nil
 }
 
-// AdvanceOrgRemoval moves a cloud organisation removal job forward: it
-// dispatches the removal of every scanner that has no child job yet, and
-// once every child has finished it either deletes the cloud organisation
-// (all children succeeded) or fails the job naming the failed children, in
-// which case the credentials stay.
+// AdvanceOrgRemoval moves a cloud organisation removal job forward. It
+// dispatches the removal of every scanner that has no child job yet. Once
+// every child has finished, it deletes the cloud organisation when all of
+// them succeeded, and otherwise fails the job naming the failed children,
+// so the credentials stay.
 func (d *Dispatcher) AdvanceOrgRemoval(ctx context.Context, job store.Job) error {
 	// Replicas advancing the same removal at once would both see a scanner
 	// without a child and queue a second removal behind the first.

@@ -33,18 +33,22 @@ type ReconcilerConfig struct {
 	Logger      *slog.Logger
 }
 
-// Reconciler follows every unfinished job to its end: it copies the engine's
-// state into the job row, finishes jobs through the Dispatcher (effects and
-// queued actions), submits jobs whose submission failed or was cut off,
-// advances cloud organisation removals and starts queued actions whose
-// config has become idle. Every step is safe to run again and from several
-// replicas at once, without row claims: a job's effect is applied by the
-// conditional UPDATE that makes it terminal, so only one replica applies
-// it; a queued action is taken with DELETE ... RETURNING, so only one
-// replica dispatches it; a config gets a job only through the store's
-// check-and-insert under an advisory lock; submissions are idempotent by
-// workflow name; and local-engine jobs are leased to the replica that runs
-// them.
+// Reconciler follows every unfinished job to its end. It copies the
+// engine's state into the job row and finishes jobs through the Dispatcher,
+// which applies effects and queued actions. It also submits jobs whose
+// submission failed or was cut off, advances cloud organisation removals,
+// and starts queued actions whose config has become idle.
+//
+// Every step is safe to run again and from several replicas at once,
+// without row claims:
+//   - a job's effect is applied by the conditional UPDATE that makes the job
+//     terminal, so only one replica applies it;
+//   - a queued action is taken with DELETE ... RETURNING, so only one
+//     replica dispatches it;
+//   - a config gets a job only through the store's check-and-insert under
+//     an advisory lock;
+//   - submissions are idempotent by workflow name;
+//   - local-engine jobs are leased to the replica that runs them.
 type Reconciler struct {
 	d           *Dispatcher
 	interval    time.Duration
@@ -251,10 +255,10 @@ func (r *Reconciler) warnOtherEngine(job store.Job) {
 		"org_id", job.OrgID, "config_id", job.ConfigID, "job_engine", job.Engine, "engine", r.d.engine.Name())
 }
 
-// resubmit submits a job again under its own name: one whose submission
-// failed or was cut off by a crash (after the grace period), or, with
-// resume set, one whose in-process workflow was lost with the process that
-// ran it, from the step it had reached.
+// resubmit submits a job again under its own name. Without resume, the job's
+// submission failed or was cut off by a crash, and the grace period has
+// passed. With resume, the job's in-process workflow was lost with the
+// process that ran it, and it restarts from the step it had reached.
 func (r *Reconciler) resubmit(ctx context.Context, job store.Job, resume bool) error {
 	if !resume && r.d.now().Sub(job.CreatedAt) < r.submitGrace {
 		return nil

@@ -167,10 +167,10 @@ func (t nodeTree) stepOf(n v1alpha1.NodeStatus) stepState {
 	}
 }
 
-// totalRetries counts the retried attempts of every step of the main flow:
-// the attempts of each Retry node minus one, summed. The port reports
-// retries across the whole workflow, so a step retried twice still counts
-// once later steps run; exit handler and hook retries are left out.
+// totalRetries counts the retried attempts of every step of the main flow,
+// which is the attempts of each Retry node minus one, summed. The port
+// reports retries across the whole workflow, so a step retried twice still
+// counts once later steps run. Exit handler and hook retries are left out.
 func totalRetries(nodes v1alpha1.Nodes) int {
 	t := newNodeTree(nodes)
 	total := 0
